@@ -1,0 +1,284 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gostudy/gostudy/pkg/display"
+)
+
+// recorder is a Sink that keeps everything an execution produced.
+type recorder struct {
+	mu       sync.Mutex
+	stdout   strings.Builder
+	stderr   strings.Builder
+	displays []display.Message
+	results  []display.Bundle
+	order    []string // "stdout:<text>", "display", "result"
+	input    string
+	started  chan struct{} // closed at the first output, when not nil
+}
+
+func (r *recorder) Stream(name, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if name == "stdout" {
+		r.stdout.WriteString(text)
+	} else {
+		r.stderr.WriteString(text)
+	}
+	r.order = append(r.order, name+":"+text)
+	if r.started != nil {
+		close(r.started)
+		r.started = nil
+	}
+}
+
+func (r *recorder) Display(m display.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.displays = append(r.displays, m)
+	r.order = append(r.order, "display")
+}
+
+func (r *recorder) Result(data display.Bundle, _ map[string]any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.results = append(r.results, data)
+	r.order = append(r.order, "result")
+}
+
+func (r *recorder) Input(prompt string, password bool) (string, error) {
+	return r.input, nil
+}
+
+func (r *recorder) text() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.results) == 0 {
+		return ""
+	}
+	s, _ := r.results[len(r.results)-1]["text/plain"].(string)
+	return s
+}
+
+func repoDir(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// newTestEngine starts an engine on the project and waits until it is ready.
+func newTestEngine(t *testing.T) *Engine {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("the engine builds real plugins; skipped in -short mode")
+	}
+	e, err := NewEngine(EngineOptions{RepoDir: repoDir(t), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := e.waitReady(ctx); err != nil {
+		t.Fatalf("session setup: %v", err)
+	}
+	return e
+}
+
+type cellRun struct {
+	n    int
+	e    *Engine
+	t    *testing.T
+	last *recorder
+}
+
+func (c *cellRun) exec(code string) (*recorder, error) {
+	c.t.Helper()
+	c.n++
+	rec := &recorder{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	err := c.e.Execute(ctx, c.n, code, rec)
+	c.last = rec
+	return rec, err
+}
+
+func (c *cellRun) ok(code string) *recorder {
+	c.t.Helper()
+	rec, err := c.exec(code)
+	if err != nil {
+		var ee *ExecError
+		if errors.As(err, &ee) {
+			c.t.Fatalf("cell %d failed: %v\n%s\nstderr: %s", c.n, err, strings.Join(ee.Traceback, "\n"), rec.stderr.String())
+		}
+		c.t.Fatalf("cell %d failed: %v", c.n, err)
+	}
+	return rec
+}
+
+func TestEngineStateAcrossCells(t *testing.T) {
+	e := newTestEngine(t)
+	c := &cellRun{e: e, t: t}
+
+	c.ok("x := 20\ny := x + 1")
+	if got := c.ok("x * 2").text(); got != "40" {
+		t.Errorf("x*2 = %q, want 40", got)
+	}
+	// A counter incremented by later cells keeps its value: the initializer never re-runs.
+	c.ok("calls := 0\nnext := func() int { calls++; return calls }")
+	c.ok("next()")
+	if got := c.ok("next()").text(); got != "2" {
+		t.Errorf("second next() = %q, want 2", got)
+	}
+	if got := c.ok("calls").text(); got != "2" {
+		t.Errorf("calls = %q, want 2", got)
+	}
+	// Types, methods and funcs declared in a cell; values of those types persist.
+	c.ok("type point struct{ x, y int }\n\nfunc (p point) sum() int { return p.x + p.y }")
+	c.ok("p := point{3, 4}\nps := []point{p, {1, 1}}")
+	if got := c.ok("p.sum() + ps[1].x").text(); got != "8" {
+		t.Errorf("p.sum()+ps[1].x = %q, want 8", got)
+	}
+	// A func reading a variable sees later changes (it goes through the same storage).
+	c.ok("func twiceX() int { return 2 * x }")
+	c.ok("x = 50")
+	if got := c.ok("twiceX()").text(); got != "100" {
+		t.Errorf("twiceX() = %q, want 100", got)
+	}
+	// Package-level var declared in a cell with only declarations.
+	c.ok("var total = x + y")
+	if got := c.ok("total").text(); got != "71" {
+		t.Errorf("total = %q, want 71 (x=50, y=21)", got)
+	}
+	// Missing imports are added; the result of a multi-value call is shown.
+	if got := c.ok(`strings.ToUpper("go")`).text(); got != `GO` {
+		t.Errorf("strings.ToUpper = %q", got)
+	}
+	// A trailing semicolon hides the result.
+	if rec := c.ok("x + 1;"); len(rec.results) != 0 {
+		t.Errorf("result shown despite trailing ';': %v", rec.results)
+	}
+	// Redefining a type drops variables of that type, with a note.
+	rec := c.ok("type point struct{ x, y, z int }")
+	if !strings.Contains(rec.stderr.String(), "variable p was dropped") {
+		t.Errorf("no note about dropped p; stderr: %q", rec.stderr.String())
+	}
+	if _, err := c.exec("p"); err == nil {
+		t.Errorf("p still defined after its type changed")
+	}
+	if got := c.ok("x").text(); got != "50" {
+		t.Errorf("x = %q after unrelated type change, want 50", got)
+	}
+}
+
+func TestEngineErrorsPointIntoCells(t *testing.T) {
+	e := newTestEngine(t)
+	c := &cellRun{e: e, t: t}
+	c.ok("kept := 7")
+	_, err := c.exec("a := 1\nb := a + nosuch\n_ = b")
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.Name != "CompileError" {
+		t.Fatalf("want CompileError, got %v", err)
+	}
+	if !strings.Contains(ee.Value, "In[2]:2:") || !strings.Contains(ee.Value, "undefined: nosuch") {
+		t.Errorf("compile error %q does not point at In[2] line 2", ee.Value)
+	}
+	_, err = c.exec("s := []int{1, 2}\ni := 5\nfmt.Println(s[i])")
+	if !errors.As(err, &ee) || ee.Name != "runtime error" {
+		t.Fatalf("want runtime error, got %v", err)
+	}
+	tb := strings.Join(ee.Traceback, "\n")
+	if !strings.Contains(tb, "In[3], line 3") || !strings.Contains(tb, "fmt.Println(s[i])") {
+		t.Errorf("traceback does not show In[3] line 3:\n%s", tb)
+	}
+	// After a panic the runner is still there, with its state.
+	if got := c.ok("kept + 1").text(); got != "8" {
+		t.Errorf("kept+1 = %q after a panic, want 8", got)
+	}
+	// A cell that panics after declaring a variable keeps the earlier value of a variable it
+	// would have replaced later.
+	_, err = c.exec("kept := 100\npanic(\"boom\")\nkept2 := 1")
+	if !errors.As(err, &ee) || ee.Value != "boom" {
+		t.Fatalf("want panic boom, got %v", err)
+	}
+	if got := c.ok("kept").text(); got != "100" {
+		t.Errorf("kept = %q, want 100 (declared before the panic)", got)
+	}
+	if _, err := c.exec("kept2"); err == nil {
+		t.Errorf("kept2 exists though its declaration never ran")
+	}
+}
+
+func TestEngineStreamsInOrder(t *testing.T) {
+	e := newTestEngine(t)
+	c := &cellRun{e: e, t: t}
+	rec := c.ok(`for i := 0; i < 3; i++ { fmt.Println("line", i) }
+display.HTML("<b>x</b>")
+fmt.Println("after")
+42`)
+	want := "line 0\nline 1\nline 2\nafter\n"
+	if got := rec.stdout.String(); got != want {
+		t.Errorf("stdout = %q, want %q", got, want)
+	}
+	// The display comes after the three lines and before "after"; the result is last.
+	var seq []string
+	for _, o := range rec.order {
+		switch {
+		case strings.HasPrefix(o, "stdout:"):
+			for _, l := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(o, "stdout:"), "\n"), "\n") {
+				seq = append(seq, l)
+			}
+		default:
+			seq = append(seq, o)
+		}
+	}
+	got := strings.Join(seq, "|")
+	if got != "line 0|line 1|line 2|display|after|result" {
+		t.Errorf("order = %s", got)
+	}
+}
+
+func TestEngineInterrupt(t *testing.T) {
+	e := newTestEngine(t)
+	c := &cellRun{e: e, t: t}
+	c.ok("v := 3")
+	// A loop that watches ctx stops and keeps state.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	err := e.Execute(ctx, 10, "for ctx.Err() == nil { time.Sleep(10*time.Millisecond) }\nv = 4", &recorder{})
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.Name != "Interrupted" {
+		t.Fatalf("want Interrupted, got %v", err)
+	}
+	if got := c.ok("v").text(); got != "4" {
+		t.Errorf("v = %q after a cooperative interrupt, want 4", got)
+	}
+	// A loop that ignores ctx: the runner is restarted and the loss is reported.
+	ctx, cancel = context.WithCancel(context.Background())
+	rec := &recorder{started: make(chan struct{})}
+	var start time.Time
+	go func() {
+		<-rec.started
+		start = time.Now()
+		cancel()
+	}()
+	err = e.Execute(ctx, 11, "fmt.Println(\"spinning\")\nfor {}", rec)
+	if !errors.As(err, &ee) || ee.Name != "Interrupted" || !strings.Contains(ee.Value, "variables lost: v") {
+		t.Fatalf("want Interrupted with lost state, got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("interrupt took %v", d)
+	}
+	if got := c.ok("1 + 1").text(); got != "2" {
+		t.Errorf("kernel unusable after interrupt: %q", got)
+	}
+	_ = os.Getpid()
+}

@@ -461,7 +461,12 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	for _, note := range prog.Notes {
 		sink.Stream("stderr", "note: "+note+"\n")
 	}
-	return e.run(ctx, prog, sink, true)
+	t := time.Now()
+	err = e.run(ctx, prog, sink, true)
+	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
+		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
+		"run", time.Since(t).Round(time.Millisecond))
+	return err
 }
 
 // run sends a compiled program to the runner and forwards its events until it is done.

@@ -47,7 +47,8 @@ type CellMagic struct {
 type Parsed struct {
 	Magic    *CellMagic // non-nil for %%writefile and other whole-cell magics
 	Commands []Command
-	// Go is the cell with command lines blanked, so line numbers still match the cell.
+	// Go is the cell with command lines blanked (replaced by spaces), so lines and byte
+	// offsets still match the cell's.
 	Go string
 	// BodyFrom is the 1-based line after a "%%" separator line (everything after it is the
 	// body of the cell), or 0 when the cell has no separator.
@@ -72,7 +73,7 @@ func Parse(src string) Parsed {
 				}
 				// %%time and %%test wrap Go code: the rest of the cell is parsed as usual,
 				// with the first line blanked so line numbers still match.
-				p := Parse("\n" + body)
+				p := Parse(strings.Repeat(" ", len(lines[0])) + "\n" + body)
 				p.Magic = m
 				return p
 			}
@@ -89,6 +90,8 @@ func Parse(src string) Parsed {
 			goLines[i] = line
 			continue
 		}
+		// Command lines are blanked with spaces, so offsets in Go still match the cell's.
+		goLines[i] = strings.Repeat(" ", len(line))
 		if trimmed == "%%" {
 			p.BodyFrom = i + 2
 			continue
@@ -97,6 +100,7 @@ func Parse(src string) Parsed {
 		full := trimmed
 		for strings.HasSuffix(full, `\`) && i+1 < len(lines) {
 			i++
+			goLines[i] = strings.Repeat(" ", len(lines[i]))
 			full = strings.TrimSuffix(full, `\`) + "\n" + strings.TrimSpace(lines[i])
 		}
 		c := Command{Line: start + 1}
@@ -173,6 +177,7 @@ type Segment struct {
 	Tok  token.Token // IMPORT, FUNC, TYPE, CONST, VAR for declarations
 	Line int         // 1-based line in the cell where the segment starts
 	Col  int         // 1-based column of that start
+	Off  int         // byte offset of the start in the cell
 	Text string
 }
 
@@ -264,6 +269,7 @@ func Split(p Parsed) []Segment {
 			Tok:  toks[startTok].tok,
 			Line: file.Line(pos),
 			Col:  int(startOff - lineStart(src, startOff) + 1),
+			Off:  startOff,
 			Text: text,
 		})
 		if kind == StmtSeg {

@@ -223,7 +223,10 @@ func (g *generator) analyze() {
 			case !ok:
 			case tv.Type == nil:
 			case tv.IsValue():
-				if t, ok := tv.Type.(*types.Tuple); !ok || t.Len() > 0 {
+				// Only single values become the result: a call such as fmt.Println returns
+				// (n, err), which nobody wants printed after every print; Go discards the
+				// results of a call statement too.
+				if _, tuple := tv.Type.(*types.Tuple); !tuple {
 					g.resultExpr = es.X
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // CellRuntimePath is the import path of the runtime every compiled cell links against.
@@ -100,8 +101,17 @@ type Program struct {
 	Dropped []string
 	// newVars are the variables the program may publish, committed by Published.
 	newVars map[string]*Var
-	// GoSource is the generated Go file, for debugging (%goflags -x shows it).
+	// GoSource is the generated Go file, for debugging.
 	GoSource string
+	// Timings of the compilation phases, for the kernel log and %time.
+	Timings Timings
+}
+
+// Timings are how long each phase of compiling a cell took.
+type Timings struct {
+	Packages time.Duration // finding/building imported packages (go list)
+	Check    time.Duration // parsing, type-checking and rewriting
+	Build    time.Duration // compile + link
 }
 
 // Reset forgets every declaration, import and variable.
@@ -559,7 +569,9 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 	for _, v := range prelude {
 		paths = append(paths, typePackages(v.Type)...)
 	}
+	t0 := time.Now()
 	failed, err := s.tc.Ensure(ctx, paths)
+	prog.Timings.Packages += time.Since(t0)
 	if err != nil {
 		return nil, err
 	}
@@ -578,6 +590,7 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 		return nil, &CompileError{Diagnostics: ds}
 	}
 
+	t1 := time.Now()
 	g := newGenerator(s, n, code, decls, prelude, imports)
 	src := g.checkSource()
 	file, err := parser.ParseFile(s.fset, "cell.go", src, parser.ParseComments|parser.SkipObjectResolution)
@@ -648,9 +661,14 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 	}
 	dir := filepath.Join(s.dir, "cells", filepath.Base(pkgPath))
 	soPath := filepath.Join(dir, "cell.so")
+	prog.Timings.Check += time.Since(t1)
+	t2 := time.Now()
 	if _, err := s.tc.Ensure(ctx, finalImports); err != nil {
 		return nil, err
 	}
+	prog.Timings.Packages += time.Since(t2)
+	t3 := time.Now()
+	defer func() { prog.Timings.Build += time.Since(t3) }()
 	if err := s.tc.Build(ctx, dir, pkgPath, []byte(final), finalImports, soPath); err != nil {
 		var te *ToolError
 		if errors.As(err, &te) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"plugin"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,7 +231,10 @@ func cellFrames() []Frame {
 func (r *proc) result(values []any) {
 	var data display.Bundle
 	var md map[string]any
-	if len(values) == 1 {
+	if s, ok := values[0].(string); ok && len(values) == 1 {
+		// A string result is shown quoted, as Go source would write it, so "1" and 1 differ.
+		data = display.Bundle{display.MIMEText: strconv.Quote(s)}
+	} else if len(values) == 1 {
 		data, md = display.BundleOf(values[0])
 	} else {
 		parts := make([]string, len(values))

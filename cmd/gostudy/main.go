@@ -1,0 +1,175 @@
+// Command gostudy is the project's command-line tool: the Jupyter kernel, its installer,
+// and the experiment commands (ablations, export).
+//
+//	gostudy kernel -f CONNECTION_FILE [--repo DIR]   run the kernel (Jupyter starts this)
+//	gostudy install [--data-dir DIR | --user] [--repo DIR]
+//	gostudy ablate ...                               run an ablation grid (see gostudy ablate -h)
+//	gostudy export ...                               export a trained run (see gostudy export -h)
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/gostudy/gostudy/kernel"
+	"github.com/gostudy/gostudy/kernel/kernelspec"
+)
+
+// command is one subcommand.
+type command struct {
+	run   func(args []string) error
+	usage string
+}
+
+// commands is the subcommand table; other files of this package add their own in init.
+var commands = map[string]command{
+	"kernel":  {runKernel, "run the Jupyter kernel (started by Jupyter through kernel.json)"},
+	"install": {runInstall, "install the kernelspec into a Jupyter data directory"},
+	"version": {func([]string) error { fmt.Println("gostudy", kernel.Version); return nil }, "print the version"},
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	cmd, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "gostudy: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err := cmd.run(os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "gostudy %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: gostudy <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", n, commands[n].usage)
+	}
+}
+
+// repoDir finds the gostudy checkout: the flag, else the directory above the executable
+// (the set-up builds it into <repo>/.bin), else the working directory or one above it.
+func repoDir(flagValue string) (string, error) {
+	if flagValue != "" {
+		return filepath.Abs(flagValue)
+	}
+	var starts []string
+	if exe, err := os.Executable(); err == nil {
+		if exe, err = filepath.EvalSymlinks(exe); err == nil {
+			starts = append(starts, filepath.Dir(exe))
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		starts = append(starts, wd)
+	}
+	for _, dir := range starts {
+		for d := dir; ; d = filepath.Dir(d) {
+			data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+			if err == nil && strings.Contains(string(data), "module "+kernel.ModulePath+"\n") {
+				return d, nil
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return "", fmt.Errorf("cannot find the gostudy checkout (a go.mod for %s) above %v; pass --repo", kernel.ModulePath, starts)
+}
+
+func runKernel(args []string) error {
+	fs := flag.NewFlagSet("kernel", flag.ContinueOnError)
+	conn := fs.String("f", "", "Jupyter connection file")
+	repo := fs.String("repo", "", "gostudy checkout (default: found from the executable)")
+	gopls := fs.String("gopls", "", "gopls binary (default: next to this executable, else on PATH)")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *conn == "" {
+		return errors.New("missing -f CONNECTION_FILE")
+	}
+	dir, err := repoDir(*repo)
+	if err != nil {
+		return err
+	}
+	exe, _ := os.Executable()
+	if *gopls == "" {
+		*gopls = kernel.FindGopls(exe)
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// SIGINT goes to the whole process group when a front end uses interrupt_mode "signal";
+	// the kernel uses interrupt messages, so a stray SIGINT must not kill it.
+	signal.Ignore(syscall.SIGINT)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	return kernel.Run(ctx, kernel.Options{ConnectionFile: *conn, RepoDir: dir, GoplsPath: *gopls, Log: log})
+}
+
+func runInstall(args []string) error {
+	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	dataDir := fs.String("data-dir", "", "Jupyter data directory to install into (e.g. .venv/share/jupyter)")
+	user := fs.Bool("user", false, "install into the per-user Jupyter data directory")
+	repo := fs.String("repo", "", "gostudy checkout (default: found from the executable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := repoDir(*repo)
+	if err != nil {
+		return err
+	}
+	target := *dataDir
+	switch {
+	case *user && target != "":
+		return errors.New("use either --user or --data-dir")
+	case *user:
+		if target, err = kernelspec.UserDataDir(); err != nil {
+			return err
+		}
+	case target == "":
+		target = filepath.Join(dir, ".venv", "share", "jupyter")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("locate this executable: %w", err)
+	}
+	if exe, err = filepath.EvalSymlinks(exe); err != nil {
+		return fmt.Errorf("locate this executable: %w", err)
+	}
+	spec := kernelspec.Gostudy(kernel.InstallArgv(exe, dir))
+	spec.Metadata = map[string]any{"debugger": false}
+	path, err := kernelspec.Install(target, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("installed kernelspec %q in %s\n", spec.Name, path)
+	return nil
+}

@@ -1,0 +1,30 @@
+package compiler
+
+import "testing"
+
+func TestIsComplete(t *testing.T) {
+	cases := map[string]string{
+		"x := 1":                         "complete",
+		"func f() int { return 1 }":      "complete",
+		"fmt.Println(1)\nx := 2":         "complete",
+		"func f() {}\nf()":               "complete",
+		"%help":                          "complete",
+		"!ls -l":                         "complete",
+		"":                               "complete",
+		"func f() {":                     "incomplete",
+		"x := []int{1,\n2,":              "incomplete",
+		"for i := 0; i < 3; i++ {":       "incomplete",
+		"s := `multi":                    "incomplete",
+		"x := (1 +":                      "incomplete",
+		"x := )":                         "invalid",
+		"func 1f() {}":                   "invalid",
+		"x := 1 2":                       "invalid",
+		"}":                              "invalid",
+		"type t struct {\n\ta int\n}\n}": "invalid",
+	}
+	for code, want := range cases {
+		if got := IsComplete(code); got != want {
+			t.Errorf("IsComplete(%q) = %q, want %q", code, got, want)
+		}
+	}
+}

@@ -350,8 +350,8 @@ func (s *iopubSink) Display(m display.Message) {
 }
 
 func (s *iopubSink) Result(data display.Bundle, md map[string]any) {
-	if s.silent {
-		return
+	if s.silent || len(data) == 0 {
+		return // a nil value has nothing to show, like None in IPython
 	}
 	if text, ok := data[display.MIMEText].(string); ok {
 		s.k.recordOutput(s.count, text)

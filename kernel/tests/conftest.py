@@ -1,0 +1,105 @@
+"""Shared fixtures for the kernel's Python tests: a running gostudy kernel and helpers that
+execute code and collect what the kernel publishes, the way a front end sees it."""
+
+import os
+import queue
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+TIMEOUT = 300  # generous: the first cell may compile GoMLX in plugin mode
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    km, kc = start_new_kernel(kernel_name="gostudy", startup_timeout=120)
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+
+
+def run(kc, code, timeout=TIMEOUT, allow_stdin=False, on_input=None):
+    """Execute code; return (reply, [(msg_type, content, received_at), ...]) with every iopub
+    message of this request until it went idle (status messages left out)."""
+    msg_id = kc.execute(code, allow_stdin=allow_stdin)
+    msgs = []
+    deadline = time.time() + timeout
+    idle = False
+    reply = None
+    while not (idle and reply is not None):
+        if time.time() > deadline:
+            raise TimeoutError(f"no idle/reply for {code!r}; got {msgs}")
+        if on_input is not None:
+            try:
+                req = kc.get_stdin_msg(timeout=0.01)
+                if req["parent_header"].get("msg_id") == msg_id:
+                    kc.input(on_input(req["content"]))
+            except queue.Empty:
+                pass
+        if reply is None:
+            try:
+                r = kc.get_shell_msg(timeout=0.01)
+                if r["parent_header"].get("msg_id") == msg_id:
+                    reply = r
+            except queue.Empty:
+                pass
+        try:
+            m = kc.get_iopub_msg(timeout=0.05)
+        except queue.Empty:
+            continue
+        if m["parent_header"].get("msg_id") != msg_id:
+            continue
+        if m["msg_type"] == "status":
+            if m["content"]["execution_state"] == "idle":
+                idle = True
+            continue
+        msgs.append((m["msg_type"], m["content"], time.time()))
+    return reply, msgs
+
+
+def stdout_of(msgs):
+    return "".join(c["text"] for t, c, _ in msgs if t == "stream" and c["name"] == "stdout")
+
+
+def result_of(msgs):
+    res = [c["data"]["text/plain"] for t, c, _ in msgs if t == "execute_result"]
+    return res[-1] if res else None
+
+
+def children(pid):
+    """All descendants of pid, from /proc."""
+    parents = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(d))
+        except (OSError, IndexError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        for c in parents.get(p, []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state != "Z"
+    except OSError:
+        return False
+
+
+def cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -220,6 +220,38 @@ func knownPackages() map[string]string {
 	}
 }
 
+// Warm compiles, in plugin mode, the packages notebooks use most (GoMLX, this project's
+// library, datasets and lessons) into the Go build cache, and runs one trivial cell, so a
+// user's first cell does not wait for a minute-long first build. Packages that do not
+// build are reported and skipped.
+func (e *Engine) Warm(ctx context.Context, sink Sink) error {
+	if err := e.waitReady(ctx); err != nil {
+		return err
+	}
+	paths := []string{"fmt", "strings", "math", "time", "os", "sort", "errors", "math/rand/v2"}
+	for _, p := range knownPackages() {
+		paths = append(paths, p)
+	}
+	paths = append(paths, "github.com/gomlx/gomlx/backends/default")
+	out, err := e.tc.GoCommand(ctx, "list", "-e", "-f", "{{if not .Error}}{{if ne .Name \"main\"}}{{.ImportPath}}{{end}}{{end}}",
+		ModulePath+"/pkg/...", ModulePath+"/datasets/...", ModulePath+"/lessons/...")
+	if err == nil {
+		for _, line := range strings.Split(out, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.Contains(line, "/internal") {
+				paths = append(paths, line)
+			}
+		}
+	}
+	failed, err := e.tc.Ensure(ctx, paths)
+	if err != nil {
+		return err
+	}
+	for p, ferr := range failed {
+		sink.Stream("stderr", fmt.Sprintf("warm: skipped %s: %v\n", p, ferr))
+	}
+	return e.Execute(ctx, 1, `fmt.Println("warm: ready")`, sink)
+}
+
 // waitReady blocks until the session is prepared.
 func (e *Engine) waitReady(ctx context.Context) error {
 	select {

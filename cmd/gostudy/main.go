@@ -22,6 +22,7 @@ import (
 
 	"github.com/gostudy/gostudy/kernel"
 	"github.com/gostudy/gostudy/kernel/kernelspec"
+	"github.com/gostudy/gostudy/pkg/display"
 )
 
 // command is one subcommand.
@@ -35,6 +36,7 @@ var commands = map[string]command{
 	"kernel":  {runKernel, "run the Jupyter kernel (started by Jupyter through kernel.json)"},
 	"install": {runInstall, "install the kernelspec into a Jupyter data directory"},
 	"version": {func([]string) error { fmt.Println("gostudy", kernel.Version); return nil }, "print the version"},
+	"warm":    {runWarm, "compile the packages notebooks use into the Go build cache (run by the set-up)"},
 }
 
 func main() {
@@ -172,4 +174,37 @@ func runInstall(args []string) error {
 	}
 	fmt.Printf("installed kernelspec %q in %s\n", spec.Name, path)
 	return nil
+}
+
+// printSink prints an execution's output to the terminal.
+type printSink struct{}
+
+func (printSink) Stream(name, text string) {
+	if name == "stderr" {
+		fmt.Fprint(os.Stderr, text)
+	} else {
+		fmt.Print(text)
+	}
+}
+func (printSink) Display(display.Message)               {}
+func (printSink) Result(display.Bundle, map[string]any) {}
+func (printSink) Input(string, bool) (string, error)    { return "", errors.New("no input here") }
+
+func runWarm(args []string) error {
+	fs := flag.NewFlagSet("warm", flag.ContinueOnError)
+	repo := fs.String("repo", "", "gostudy checkout (default: found from the executable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	dir, err := repoDir(*repo)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e, err := kernel.NewEngine(kernel.EngineOptions{RepoDir: dir, WorkDir: os.TempDir(), Log: log})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return e.Warm(context.Background(), printSink{})
 }

@@ -72,7 +72,8 @@ func NewToolchain(ctx context.Context, goCmd, dir string, env []string) (*Toolch
 	if err := os.WriteFile(filepath.Join(probe, "main.go"), []byte(src), 0o644); err != nil {
 		return nil, fmt.Errorf("write probe package: %w", err)
 	}
-	out, err := t.run(ctx, "", "build", "-n", "-buildmode=plugin", "-o", filepath.Join(dir, "probe.so"), "./internal/probe")
+	stdout, out, err := t.runSplit(ctx, "", "build", "-n", "-buildmode=plugin", "-o", filepath.Join(dir, "probe.so"), "./internal/probe")
+	out = stdout + out
 	if err != nil {
 		return nil, fmt.Errorf("go build -n (learning plugin build flags): %w", err)
 	}
@@ -179,6 +180,12 @@ func shellWords(line string) []string {
 // run runs the go command in the session module and returns its standard output; the
 // error includes standard error.
 func (t *Toolchain) run(ctx context.Context, dir string, args ...string) (string, error) {
+	out, _, err := t.runSplit(ctx, dir, args...)
+	return out, err
+}
+
+// runSplit runs the go command and returns its stdout and stderr separately.
+func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (string, string, error) {
 	if dir == "" {
 		dir = t.dir
 	}
@@ -197,9 +204,11 @@ func (t *Toolchain) run(ctx context.Context, dir string, args ...string) (string
 		if msg == "" {
 			msg = err.Error()
 		}
-		return stdout.String() + stderr.String(), fmt.Errorf("go %s: %s", strings.Join(args, " "), msg)
+		return stdout.String(), stderr.String(), fmt.Errorf("go %s: %s", strings.Join(args, " "), msg)
 	}
-	return stdout.String() + stderr.String(), nil
+	// On success stdout is the answer; stderr holds warnings such as "matched no packages"
+	// (and, for `go build -n`, the commands it would run).
+	return stdout.String(), stderr.String(), nil
 }
 
 // GoCommand runs the go command in the session module (used for the runner's build).
@@ -234,6 +243,8 @@ func (t *Toolchain) Ensure(ctx context.Context, paths []string) (map[string]erro
 	missing = slices.Compact(missing)
 	args := append([]string{"list", "-e", "-buildmode=plugin", "-export", "-deps",
 		"-json=ImportPath,Name,Export,Dir,GoFiles,CgoFiles,Standard,Deps,Module,Error,DepsErrors"}, missing...)
+	// With -e, go list reports broken packages in their JSON and still exits 0; a non-zero
+	// exit with no output means the module itself is broken.
 	out, err := t.run(ctx, "", args...)
 	if err != nil && out == "" {
 		return nil, err

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# setup.sh — prepare everything gostudy needs on a fresh machine; safe to run again.
+#
+#   Go modules            go mod download (module proxy)
+#   .venv/                JupyterLab, nbclient, jupyter_client, ... pinned in scripts/requirements.lock
+#   .bin/gostudy          the kernel and command-line tool
+#   .bin/gopls            gopls v0.23.0, for completion and inspection in notebooks
+#   plugins/              XLA PJRT plugins (CPU from a pinned PyPI wheel; CUDA when a GPU is present)
+#   kernelspec            "gostudy" in .venv/share/jupyter/kernels (a --user install: .bin/gostudy install --user)
+#   Go build cache        GoMLX and the project's packages pre-compiled in plugin mode (gostudy warm)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+for tool in go python3 gcc; do
+	command -v "$tool" >/dev/null || { echo "setup: $tool is required but not installed" >&2; exit 1; }
+done
+
+say "Go modules"
+go mod download
+
+say "Python environment (.venv)"
+if [ ! -x .venv/bin/python ]; then
+	python3 -m venv .venv
+fi
+want=$(sha256sum scripts/requirements.lock | cut -d' ' -f1)
+have=$(cat .venv/.requirements.sha256 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+	.venv/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements.lock
+	echo "$want" > .venv/.requirements.sha256
+fi
+
+say "Building .bin/gostudy"
+mkdir -p .bin
+go build -o .bin/gostudy ./cmd/gostudy
+
+if ! .bin/gopls version 2>/dev/null | grep -q 'v0.23.0'; then
+	say "Installing gopls v0.23.0 into .bin"
+	GOBIN="$ROOT/.bin" go install golang.org/x/tools/gopls@v0.23.0
+fi
+
+say "XLA plugins (plugins/)"
+scripts/install-plugins.sh --python .venv/bin/python
+
+say "Kernelspec"
+.bin/gostudy install --data-dir "$ROOT/.venv/share/jupyter"
+
+say "Pre-compiling packages for notebooks (first time: a few minutes)"
+.bin/gostudy warm

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -421,14 +422,22 @@ func (e *Engine) Execute(ctx context.Context, n int, code string, sink Sink) err
 			timed = true
 		}
 	}
+	testCell := p.Magic != nil && p.Magic.Name == "test"
 	for _, c := range p.Commands {
 		if c.Kind == compiler.LineMagic && c.Name == "time" {
 			timed = true
 			continue
 		}
+		if c.Kind == compiler.LineMagic && c.Name == "test" {
+			testCell = true
+			continue
+		}
 		if err := e.command(ctx, n, c, sink); err != nil {
 			return err
 		}
+	}
+	if testCell {
+		p.Go += testRunner(p.Go)
 	}
 	var err error
 	if hasGo(p.Go) {
@@ -438,6 +447,25 @@ func (e *Engine) Execute(ctx context.Context, n int, code string, sink Sink) err
 		sink.Stream("stdout", fmt.Sprintf("Wall time: %s\n", time.Since(start).Round(time.Millisecond)))
 	}
 	return err
+}
+
+var (
+	testFuncRE  = regexp.MustCompile(`(?m)^func (Test\w*)\(\s*\w+\s+\*testing\.T\s*\)`)
+	benchFuncRE = regexp.MustCompile(`(?m)^func (Benchmark\w*)\(\s*\w+\s+\*testing\.B\s*\)`)
+)
+
+// testRunner is the code %test appends to a cell: a call that runs the cell's Test and
+// Benchmark functions inside the runner (so they see the session's variables).
+func testRunner(src string) string {
+	var tests, benches []string
+	for _, m := range testFuncRE.FindAllStringSubmatch(src, -1) {
+		tests = append(tests, fmt.Sprintf("%q: %s", m[1], m[1]))
+	}
+	for _, m := range benchFuncRE.FindAllStringSubmatch(src, -1) {
+		benches = append(benches, fmt.Sprintf("%q: %s", m[1], m[1]))
+	}
+	return fmt.Sprintf("\nimport gostudy_tests %q\ngostudy_tests.RunTests(map[string]func(*testing.T){%s}, map[string]func(*testing.B){%s})\n",
+		compiler.CellRuntimePath, strings.Join(tests, ", "), strings.Join(benches, ", "))
 }
 
 // hasGo reports whether src has any Go tokens (not just blank lines and comments).

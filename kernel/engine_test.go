@@ -159,7 +159,7 @@ func TestEngineStateAcrossCells(t *testing.T) {
 		t.Errorf("total = %q, want 71 (x=50, y=21)", got)
 	}
 	// Missing imports are added; the result of a multi-value call is shown.
-	if got := c.ok(`strings.ToUpper("go")`).text(); got != `GO` {
+	if got := c.ok(`strings.ToUpper("go")`).text(); got != `"GO"` {
 		t.Errorf("strings.ToUpper = %q", got)
 	}
 	// A trailing semicolon hides the result.
@@ -252,8 +252,13 @@ func TestEngineInterrupt(t *testing.T) {
 	c.ok("v := 3")
 	// A loop that watches ctx stops and keeps state.
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(500*time.Millisecond, cancel)
-	err := e.Execute(ctx, 10, "for ctx.Err() == nil { time.Sleep(10*time.Millisecond) }\nv = 4", &recorder{})
+	started := make(chan struct{})
+	coop := &recorder{started: started}
+	go func() {
+		<-started // interrupt once the cell runs, not while it compiles
+		cancel()
+	}()
+	err := e.Execute(ctx, 10, "fmt.Println(\"waiting\")\nfor ctx.Err() == nil { time.Sleep(10*time.Millisecond) }\nv = 4", coop)
 	var ee *ExecError
 	if !errors.As(err, &ee) || ee.Name != "Interrupted" {
 		t.Fatalf("want Interrupted, got %v", err)
@@ -263,18 +268,19 @@ func TestEngineInterrupt(t *testing.T) {
 	}
 	// A loop that ignores ctx: the runner is restarted and the loss is reported.
 	ctx, cancel = context.WithCancel(context.Background())
-	rec := &recorder{started: make(chan struct{})}
-	var start time.Time
+	spinning := make(chan struct{})
+	rec := &recorder{started: spinning}
+	startc := make(chan time.Time, 1)
 	go func() {
-		<-rec.started
-		start = time.Now()
+		<-spinning
+		startc <- time.Now()
 		cancel()
 	}()
 	err = e.Execute(ctx, 11, "fmt.Println(\"spinning\")\nfor {}", rec)
 	if !errors.As(err, &ee) || ee.Name != "Interrupted" || !strings.Contains(ee.Value, "variables lost: v") {
 		t.Fatalf("want Interrupted with lost state, got %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(<-startc); d > 5*time.Second {
 		t.Errorf("interrupt took %v", d)
 	}
 	if got := c.ok("1 + 1").text(); got != "2" {

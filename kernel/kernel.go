@@ -565,6 +565,7 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 	}
 	client := k.goplsClient()
 	if client == nil {
+		k.log.Info("completion without gopls", "ready", k.engine.Ready())
 		return reply
 	}
 	path, content, off, ok := k.completionDoc(c.Code, cursor)
@@ -573,11 +574,15 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	t0 := time.Now()
 	items, err := client.Complete(cctx, path, content, off)
 	if err != nil {
 		k.log.Warn("completion", "err", err)
 		return reply
 	}
+	defer func() {
+		k.log.Debug("completion", "word", word, "items", len(items), "matches", len(reply["matches"].([]string)), "took", time.Since(t0).Round(time.Millisecond))
+	}()
 	var matches []string
 	var types []map[string]any
 	for _, it := range items {

@@ -26,6 +26,7 @@ var magicHelp = []struct{ syntax, text string }{
 	{"%reset", "forget all declarations and variables; %reset name... forgets only those"},
 	{"%vars", "list the variables that live across cells"},
 	{"%time", "print the wall time of the cell (also %%time on the first line)"},
+	{"%test", "run the cell's Test* and Benchmark* functions (verbose, in the runner, with the session's variables)"},
 	{"%%writefile [-a] FILE", "write (or append) the rest of the cell to FILE"},
 	{"%backend [go|xla:cpu|xla:cuda]", "show the GoMLX backend and devices, or switch backend for later cells"},
 	{"%goflags [flags]", "show or set flags for building cells, e.g. %goflags -tags=onnx (restarts the runner)"},

@@ -33,7 +33,7 @@ fi
 
 say "Building .bin/gostudy"
 mkdir -p .bin
-go build -o .bin/gostudy ./cmd/gostudy
+go build -tags onnx -o .bin/gostudy ./cmd/gostudy
 
 if ! .bin/gopls version 2>/dev/null | grep -q 'v0.23.0'; then
 	say "Installing gopls v0.23.0 into .bin"

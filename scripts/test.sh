@@ -26,8 +26,22 @@ go vet ./...
 
 say "Go tests"
 go test -count=1 -timeout 40m ./...
+# The ONNX exporter is behind a build tag (it needs GoMLX's onnx backend); its test checks the
+# exported file against onnxruntime from .venv.
+go test -count=1 -tags onnx ./pkg/export/
 
 say "Kernel tests through Jupyter (suite, integration, notebooks)"
 .venv/bin/python -m pytest -q -p no:cacheprovider kernel/tests
+
+say "Browser test: JupyterLab + gostudy in headless Chromium"
+if ! command -v chromium >/dev/null; then
+	# Debian's Chromium: a test tool cannot download its own browser here.
+	sudo_cmd=""
+	[ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+	$sudo_cmd apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q chromium
+fi
+(cd kernel/tests/browser && npm ci --no-audit --no-fund --silent)
+node kernel/tests/browser/welcome.mjs
 
 say "All tests passed in $(( $(date +%s) - start ))s"

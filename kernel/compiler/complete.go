@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"go/parser"
@@ -28,8 +29,34 @@ func (s *Session) CompletionFile(code string, cursor int) (content string, offse
 	for _, name := range slices.Sorted(maps.Keys(s.vars)) {
 		fmt.Fprintf(&vars, "var %s %s\n", name, g.render(s.vars[name].Type))
 	}
+	// Packages the cell names without importing them are imported here, as compiling the
+	// cell would, so gopls can resolve them for hover and member completion.
+	imports := slices.Clone(s.imports)
+	have := map[string]bool{}
+	for _, im := range imports {
+		have[im.Name] = true
+	}
+	for _, d := range s.decls {
+		for _, n := range d.Names {
+			have[n] = true
+		}
+	}
+	for n := range s.vars {
+		have[n] = true
+	}
+	std := s.tc.StdPackages(context.Background())
+	for q := range qualifiersIn(code) {
+		if have[q] {
+			continue
+		}
+		if path, ok := s.known[q]; ok {
+			imports = append(imports, Import{Name: q, Path: path})
+		} else if path, ok := std[q]; ok {
+			imports = append(imports, Import{Name: q, Path: path})
+		}
+	}
 	b.WriteString("import (\n")
-	for _, im := range s.imports {
+	for _, im := range imports {
 		if im.Alias {
 			fmt.Fprintf(&b, "\t%s %q\n", im.Name, im.Path)
 		} else {

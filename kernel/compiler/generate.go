@@ -3,6 +3,7 @@ package compiler
 import (
 	"fmt"
 	"go/ast"
+	"go/scanner"
 	"go/token"
 	"go/types"
 	"maps"
@@ -96,8 +97,18 @@ func typePackages(t string) []string {
 }
 
 func (g *generator) writeImports(b *strings.Builder) {
+	g.writeImportsUsed(b, nil)
+}
+
+// writeImportsUsed writes the import block; with used non-nil, imports of names the file
+// no longer mentions are left out (rewriting a variable's type to an alias can leave the
+// cell's own import of the same package unused, which Go rejects).
+func (g *generator) writeImportsUsed(b *strings.Builder, used map[string]bool) {
 	b.WriteString("import (\n")
 	for _, im := range g.imports {
+		if used != nil && im.Name != "." && im.Name != "_" && !used[im.Name] {
+			continue
+		}
 		if im.Alias {
 			fmt.Fprintf(b, "\t%s %q\n", im.Name, im.Path)
 		} else {
@@ -523,13 +534,42 @@ func (g *generator) finalSource() (string, []string, error) {
 	}
 	fmt.Fprintf(&out, "\t%s()\n}\n", bodyFunc)
 
+	// The import block is the first edit, so it starts at importStart in the output too.
+	final := out.String()
+	blockEnd := g.importStart + imps.Len()
+	var pruned strings.Builder
+	g.writeImportsUsed(&pruned, qualifiersIn(final[blockEnd:]))
+	final = final[:g.importStart] + pruned.String() + final[blockEnd:]
+
 	paths := []string{CellRuntimePath}
 	for _, im := range g.imports {
 		paths = append(paths, im.Path)
 	}
 	paths = append(paths, slices.Collect(maps.Keys(g.aliases))...)
 	slices.Sort(paths)
-	return out.String(), slices.Compact(paths), nil
+	return final, slices.Compact(paths), nil
+}
+
+// qualifiersIn returns the identifiers that appear right before a "." in Go source.
+func qualifiersIn(src string) map[string]bool {
+	used := map[string]bool{}
+	var sc scanner.Scanner
+	fset := token.NewFileSet()
+	sc.Init(fset.AddFile("", -1, len(src)), []byte(src), nil, 0)
+	prev := ""
+	for {
+		_, tok, lit := sc.Scan()
+		if tok == token.EOF {
+			return used
+		}
+		if tok == token.PERIOD && prev != "" {
+			used[prev] = true
+		}
+		prev = ""
+		if tok == token.IDENT {
+			prev = lit
+		}
+	}
 }
 
 // specVars returns the objects of declared identifiers and whether all their types can be

@@ -512,35 +512,18 @@ func mergeImports(old, newer []Import) []Import {
 // candidates for package names. Over-counting is harmless (an unused import is dropped and
 // the file re-checked); under-counting cannot happen.
 func usedQualifiers(decls []*Decl, code *cellCode) map[string]bool {
-	used := map[string]bool{}
-	scan := func(text string) {
-		var sc scanner.Scanner
-		fset := token.NewFileSet()
-		sc.Init(fset.AddFile("", -1, len(text)), []byte(text), nil, 0)
-		prev := ""
-		for {
-			_, tok, lit := sc.Scan()
-			if tok == token.EOF {
-				return
-			}
-			if tok == token.PERIOD && prev != "" {
-				used[prev] = true
-			}
-			prev = ""
-			if tok == token.IDENT {
-				prev = lit
-			}
-		}
-	}
+	var b strings.Builder
 	for _, d := range decls {
-		scan(d.Text)
+		b.WriteString(d.Text)
+		b.WriteString("\n")
 	}
 	for _, segs := range [][]Segment{code.varDecls, code.body, code.initBody} {
 		for _, seg := range segs {
-			scan(seg.Text)
+			b.WriteString(seg.Text)
+			b.WriteString("\n")
 		}
 	}
-	return used
+	return qualifiersIn(b.String())
 }
 
 // importFix asks Compile to retry with a corrected import list.

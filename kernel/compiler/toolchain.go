@@ -35,6 +35,7 @@ type Toolchain struct {
 	pkgs     map[string]*ListedPackage // import path → package, for everything listed so far
 	local    map[string]time.Time      // source files of non-module-cache packages → mtime
 	listedAt []string                  // roots listed so far, re-listed when local files change
+	std      map[string]string         // standard-library package name → path
 }
 
 // ListedPackage is what `go list -export -json` says about one package.
@@ -314,6 +315,31 @@ func (t *Toolchain) localChanged() bool {
 		}
 	}
 	return false
+}
+
+// StdPackages maps the name of each standard-library package to its import path (for a
+// name with several packages, the shortest path: rand → math/rand). Listed once, cached.
+func (t *Toolchain) StdPackages(ctx context.Context) map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.std != nil {
+		return t.std
+	}
+	t.std = map[string]string{}
+	out, err := t.run(ctx, "", "list", "-f", "{{.Name}} {{.ImportPath}}", "std")
+	if err != nil {
+		return t.std
+	}
+	for _, line := range strings.Split(out, "\n") {
+		name, path, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.Contains(path, "internal") || strings.HasPrefix(path, "vendor/") || name == "main" {
+			continue
+		}
+		if old, dup := t.std[name]; !dup || len(path) < len(old) {
+			t.std[name] = path
+		}
+	}
+	return t.std
 }
 
 // Package returns what go list said about an import path.

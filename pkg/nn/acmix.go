@@ -1,0 +1,236 @@
+package nn
+
+import (
+	"math"
+
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
+)
+
+// This file: ACmix (Pan et al., "On the Integration of Self-Attention and Convolution",
+// CVPR 2022). Variable names follow the authors' code: conv1/conv2/conv3 (the shared 1×1
+// q/k/v projections), conv_p (position encoding), fc (the light fully connected layer that
+// turns 3·heads feature maps into k² shifted maps), dep_conv (the group conv that performs
+// the shifts) and rate1/rate2 (α, β).
+
+// ConvAsShifted1x1 computes a k×k convolution (stride 1, zero padding p, groups 1) of x
+// [B, H, W, Cin] with weight [Out, Cin, k, k] as a sum of k² 1×1 convolutions, one per kernel
+// position (i, j), each applied to x shifted by (i−p, j−p) — the paper's Eq. 2–4: "a k×k
+// conv = k² 1×1 convs + shifts + sum". The shifts are slices of the zero-padded input.
+func ConvAsShifted1x1(x, weight *Node, padding int) *Node {
+	dims := x.Shape().Dimensions
+	wd := weight.Shape().Dimensions
+	k := wd[2]
+	if wd[1] != dims[3] || wd[3] != k {
+		exceptions.Panicf("nn.ConvAsShifted1x1: weight %s does not fit x %s (groups must be 1)", weight.Shape(), x.Shape())
+	}
+	xp := PadHW(x, 0, padding, padding, padding, padding)
+	ho, wo := dims[1]+2*padding-k+1, dims[2]+2*padding-k+1
+	var sum *Node
+	for i := range k {
+		for j := range k {
+			// 1×1 conv with the kernel's (i, j) tap, then shift by reading a window of the
+			// padded input: y_ij[h, w] = W[:, :, i, j] · x[h+i−p, w+j−p].
+			tap := Slice(weight, AxisRange(), AxisRange(), AxisElem(i), AxisElem(j)) // [Out, Cin, 1, 1]
+			shifted := Slice(xp, AxisRange(), AxisRange(i, i+ho), AxisRange(j, j+wo), AxisRange())
+			y := Conv2dApply(shifted, tap, nil, Conv2dConfig{})
+			if sum == nil {
+				sum = y
+			} else {
+				sum = Add(sum, y)
+			}
+		}
+	}
+	return sum
+}
+
+// ACmixConfig configures an ACmix module. Zero values mean the paper's defaults.
+type ACmixConfig struct {
+	Out        int // output channels (also the width of q, k, v); must divide by Heads
+	Heads      int // attention heads N; 0 means 4
+	KernelAtt  int // attention window (odd); 0 means 7
+	KernelConv int // convolution kernel of the conv path (odd); 0 means 3
+}
+
+func (c ACmixConfig) withDefaults() ACmixConfig {
+	if c.Heads == 0 {
+		c.Heads = 4
+	}
+	if c.KernelAtt == 0 {
+		c.KernelAtt = 7
+	}
+	if c.KernelConv == 0 {
+		c.KernelConv = 3
+	}
+	return c
+}
+
+// ACmixOutputs holds the two paths of ACmix before mixing, for lessons that plot them.
+type ACmixOutputs struct {
+	Attention, Conv *Node // [B, H, W, Out] each
+	Alpha, Beta     *Node // the learned scalars (rate1, rate2)
+}
+
+// ACmix is α·attention + β·conv over shared projections (stride 1):
+//
+// Stage I: three 1×1 convs give q, k, v [B, H, W, Out], split into N heads of d = Out/N
+// channels; both paths reuse them, which is where ACmix saves work.
+//
+// Attention path: for each pixel i and each position j of its KernelAtt² window (reflection
+// padded, as the authors do), the logit is q_i·(k_j + p_i − p_j)/√d, where p = conv_p(coords)
+// is a learned encoding of the pixel's (x, y) ∈ [−1, 1]²; a softmax over the window weighs the
+// v_j.
+//
+// Conv path: the light layer fc maps the 3N feature maps (q, k, v of every head, at each of
+// the d channel positions) to k² maps, and dep_conv — a group conv with d groups, initialized
+// as pure shifts — shifts and sums them: the k×k convolution rebuilt from 1×1 convs plus
+// shifts, with learnable shifts.
+//
+// The output is rate1·attention + rate2·conv (both start at 0.5).
+func ACmix(scope *model.Scope, x *Node, cfg ACmixConfig) *Node {
+	o := ACmixPaths(scope, x, cfg)
+	return Add(Mul(o.Alpha, o.Attention), Mul(o.Beta, o.Conv))
+}
+
+// ACmixPaths computes ACmix's two paths and mixing weights without mixing them.
+func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
+	cfg = cfg.withDefaults()
+	g := x.Graph()
+	dims := x.Shape().Dimensions
+	b, h, w := dims[0], dims[1], dims[2]
+	c, n := cfg.Out, cfg.Heads
+	if c%n != 0 {
+		exceptions.Panicf("nn.ACmix(%s): Out=%d not divisible by Heads=%d", scope.Scope(), c, n)
+	}
+	d := c / n
+	ka, kc := cfg.KernelAtt, cfg.KernelConv
+	pad := ka / 2
+	if h <= pad || w <= pad {
+		exceptions.Panicf("nn.ACmix(%s): %d×%d map too small for reflection padding %d", scope.Scope(), h, w, pad)
+	}
+
+	// Stage I: shared projections.
+	q := Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+	k := Conv2d(scope.In("conv2"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+	v := Conv2d(scope.In("conv3"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+
+	// Position encoding p = conv_p(coords): coords are (x, y) in [−1, 1], x along width.
+	coords := make([]float32, h*w*2)
+	for i := range h {
+		for j := range w {
+			coords[(i*w+j)*2] = linspace(j, w)
+			coords[(i*w+j)*2+1] = linspace(i, h)
+		}
+	}
+	pe := Conv2d(scope.In("conv_p"), Const(g, tensors.FromFlatDataAndDimensions(coords, 1, h, w, 2)),
+		Conv2dConfig{Out: d, Kernel: 1, Bias: true}) // [1, H, W, d]
+
+	// Attention path.
+	scaling := 1 / math.Sqrt(float64(d))
+	qh := Reshape(MulScalar(q, scaling), b, h, w, 1, n, d)
+	kWin := Reshape(windows(reflectPad(k, pad), ka, h, w), b, h, w, ka*ka, n, d)
+	vWin := Reshape(windows(reflectPad(v, pad), ka, h, w), b, h, w, ka*ka, n, d)
+	peWin := Reshape(windows(reflectPad(pe, pad), ka, h, w), 1, h, w, ka*ka, 1, d)
+	rel := Sub(Reshape(pe, 1, h, w, 1, 1, d), peWin) // p_i − p_j
+	logits := ReduceSum(Mul(qh, Add(kWin, rel)), 5)  // [B, H, W, ka², N]
+	att := Softmax(logits, 3)
+	outAtt := Reshape(ReduceSum(Mul(InsertAxes(att, 5), vWin), 3), b, h, w, c)
+
+	// Conv path: fc over the 3N maps, then the shift group conv.
+	feats := Reshape(Stack([]*Node{Reshape(q, b, h, w, n, d), Reshape(k, b, h, w, n, d), Reshape(v, b, h, w, n, d)}, 3),
+		b, h, w, 3*n, d)
+	fcWeight := scope.In("fc").WithInitializer(uniformInit(scope, 1/math.Sqrt(float64(3*n)))).
+		VariableWithShape("weight", shapeOf(kc*kc, 3*n, 1, 1)).NodeValue(g)
+	f := DotGeneral(feats, []int{3}, nil, Reshape(fcWeight, kc*kc, 3*n), []int{1}, nil) // [B, H, W, d, k²]
+	f = Reshape(f, b, h, w, d*kc*kc)
+	dep := scope.In("dep_conv")
+	depW := dep.WithInitializer(shiftInit(kc)).VariableWithShape("weight", shapeOf(c, kc*kc, kc, kc)).NodeValue(g)
+	depB := dep.WithInitializer(constInit(0)).VariableWithShape("bias", shapeOf(c)).NodeValue(g)
+	outConv := Conv2dApply(f, depW, depB, Conv2dConfig{Padding: kc / 2, Groups: d})
+
+	alpha := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate1", shapeOf(1)).NodeValue(g)
+	beta := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate2", shapeOf(1)).NodeValue(g)
+	return ACmixOutputs{Attention: outAtt, Conv: outConv, Alpha: perChannel(alpha, 4), Beta: perChannel(beta, 4)}
+}
+
+// linspace returns the i-th of n points evenly spaced in [−1, 1] (torch.linspace(-1, 1, n)).
+func linspace(i, n int) float32 {
+	if n == 1 {
+		return -1
+	}
+	return float32(-1 + 2*float64(i)/float64(n-1))
+}
+
+// shiftInit makes dep_conv a pure shift: output channel o reads input map t (of its group)
+// at kernel position (t/k, t%k), so the conv path starts as "shift the k² maps and add".
+func shiftInit(k int) func(g *Graph, s shapes.Shape) *Node {
+	return func(g *Graph, s shapes.Shape) *Node {
+		out := s.Dimensions[0]
+		data := make([]float32, s.Size())
+		for o := range out {
+			for t := range k * k {
+				data[((o*k*k+t)*k+t/k)*k+t%k] = 1
+			}
+		}
+		return Const(g, tensors.FromFlatDataAndDimensions(data, s.Dimensions...))
+	}
+}
+
+// reflectPad pads H and W of [B, H, W, C] by p on each side, mirroring without repeating the
+// edge (PyTorch's ReflectionPad2d).
+func reflectPad(x *Node, p int) *Node {
+	if p == 0 {
+		return x
+	}
+	// Built from single-row slices rather than Reverse, which has no gradient in GoMLX v0.28.
+	for _, axis := range []int{1, 2} {
+		size := x.Shape().Dimensions[axis]
+		parts := make([]*Node, 0, size+2*p)
+		for i := p; i >= 1; i-- {
+			parts = append(parts, SliceAxis(x, axis, AxisElem(i)))
+		}
+		parts = append(parts, x)
+		for i := size - 2; i >= size-1-p; i-- {
+			parts = append(parts, SliceAxis(x, axis, AxisElem(i)))
+		}
+		x = Concatenate(parts, axis)
+	}
+	return x
+}
+
+// windows gathers, for every output pixel of an already padded [B, H+2p, W+2p, C] map, its
+// k×k neighbourhood: [B, H, W, k², C], window position t = i·k + j (PyTorch's Unfold order).
+func windows(xp *Node, k, h, w int) *Node {
+	parts := make([]*Node, 0, k*k)
+	for i := range k {
+		for j := range k {
+			parts = append(parts, Slice(xp, AxisRange(), AxisRange(i, i+h), AxisRange(j, j+w), AxisRange()))
+		}
+	}
+	return Stack(parts, 3)
+}
+
+// ACmixBottleneck is ResNet's bottleneck with the 3×3 conv replaced by ACmix (the authors'
+// ResNet-ACmix); Heads etc. come from acfg, Out is set to the bottleneck width. ACmix here
+// has stride 1, so a stride s > 1 is applied after it as an s×s average pool (ceil mode,
+// padding excluded), keeping the block's output size equal to Bottleneck's.
+func ACmixBottleneck(scope *model.Scope, x *Node, cfg BottleneckConfig, acfg ACmixConfig) *Node {
+	cfg = cfg.withDefaults()
+	width, out := cfg.Width(), cfg.Planes*BottleneckExpansion
+	shortcut := resNetShortcut(scope, x, out, cfg.Stride)
+	y := Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: width, Kernel: 1})
+	y = ReLU(BatchNorm2d(scope.In("bn1"), y, BatchNormConfig{}))
+	acfg.Out = width
+	y = ACmix(scope.In("conv2"), y, acfg)
+	if cfg.Stride > 1 {
+		// A 3×3 stride-s conv gives ceil(H/s); so does a ceil-mode s×s pool.
+		y = avgPoolCeil(y, cfg.Stride, cfg.Stride)
+	}
+	y = ReLU(BatchNorm2d(scope.In("bn2"), y, BatchNormConfig{}))
+	y = Conv2d(scope.In("conv3"), y, Conv2dConfig{Out: out, Kernel: 1})
+	y = BatchNorm2d(scope.In("bn3"), y, BatchNormConfig{})
+	return ReLU(Add(y, shortcut))
+}

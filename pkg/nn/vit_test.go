@@ -1,0 +1,202 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gostudy/gostudy/pkg/nn/internal/nntest"
+)
+
+// patchTokens runs PatchEmbed and flattens the grid to tokens [B, N, D], timm's output.
+func patchTokens(cfg PatchEmbedConfig) ModelFn {
+	return func(scope *model.Scope, x *graph.Node) *graph.Node {
+		y := PatchEmbed(scope, x, cfg)
+		d := y.Shape().Dimensions
+		return graph.Reshape(y, d[0], d[1]*d[2], d[3])
+	}
+}
+
+func TestPatchEmbedMatchesTimm(t *testing.T) {
+	cases := []struct {
+		rel string
+		cfg PatchEmbedConfig
+	}{
+		{"vit/patch_embed_p4_c1_d16.safetensors", PatchEmbedConfig{PatchSize: 4, EmbedDim: 16}},
+		{"vit/patch_embed_p8_c3_d24.safetensors", PatchEmbedConfig{PatchSize: 8, EmbedDim: 24}},
+	}
+	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
+		for _, c := range cases {
+			matchTimm(t, b, c.rel, patchTokens(c.cfg))
+		}
+	})
+}
+
+// TestPatchifyConvIsLinear checks the ViT lesson's claim: the patchify convolution equals
+// cutting the image into patches, flattening them and applying one linear layer with the same
+// weights.
+func TestPatchifyConvIsLinear(t *testing.T) {
+	cfg := PatchEmbedConfig{PatchSize: 8, EmbedDim: 24}
+	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
+		run := matchTimm(t, b, "vit/patch_embed_p8_c3_d24.safetensors", patchTokens(cfg))
+		x := nntest.NCHWToNHWC(t, run.file.Tensors["__input__"])
+		asLinear, err := model.NewExec(b.Backend, run.store, func(scope *model.Scope, x *graph.Node) *graph.Node {
+			y := PatchEmbedAsLinear(scope, x, cfg)
+			d := y.Shape().Dimensions
+			return graph.Reshape(y, d[0], d[1]*d[2], d[3])
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := asLinear.Call1(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nntest.AssertClose(t, "patchify+linear vs conv (timm output)", got, run.file.Tensors["__output__"], 1e-5)
+	})
+}
+
+func TestViTBlockMatchesTimm(t *testing.T) {
+	cases := []struct {
+		rel string
+		cfg BlockConfig
+	}{
+		{"vit/block_d32_h4.safetensors", BlockConfig{NumHeads: 4, QKVBias: true}},
+		{"vit/block_d48_h3_noqkvbias_ls.safetensors", BlockConfig{NumHeads: 3, MLPRatio: 2, InitValues: 0.1}},
+	}
+	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
+		for _, c := range cases {
+			matchTimm(t, b, c.rel, func(scope *model.Scope, x *graph.Node) *graph.Node { return Block(scope, x, c.cfg) })
+		}
+	})
+}
+
+func TestViTModelMatchesTimm(t *testing.T) {
+	token := ViTConfig{ImageSize: 28, InChans: 1, PatchSize: 7, NumClasses: 10, EmbedDim: 32, Depth: 2, NumHeads: 4,
+		MLPRatio: 2, QKVBias: true, ClassToken: true, Pool: "token"}
+	avg := ViTConfig{ImageSize: 16, InChans: 3, PatchSize: 4, NumClasses: 5, EmbedDim: 24, Depth: 2, NumHeads: 2,
+		QKVBias: true, ClassToken: false, Pool: "avg"}
+	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
+		// "_big" is a 42×35 image: a 6×5 patch grid, so the 4×4 position embedding is
+		// resampled in the graph, as timm's dynamic_img_size does.
+		matchTimm(t, b, "vit/vit_p7_d32_token.safetensors", ViT(token), "_big")
+		matchTimm(t, b, "vit/vit_p4_d24_avg.safetensors", ViT(avg))
+	})
+}
+
+func TestPosEmbedResampleMatchesTimm(t *testing.T) {
+	f := nntest.LoadFixture(t, "vit/posembed_resample.safetensors")
+	pos := f.Tensors["__input__"]
+	grids := [][2]int{{6, 6}, {3, 3}, {5, 7}, {2, 9}}
+	for _, ng := range grids {
+		want := f.Tensors[fmt.Sprintf("__output_%dx%d__", ng[0], ng[1])]
+		got, err := ResamplePosEmbed(pos, [2]int{4, 4}, ng, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nntest.AssertClose(t, fmt.Sprintf("host resample 4x4→%v", ng), got, want, 1e-5)
+	}
+	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
+		for _, ng := range grids {
+			want := f.Tensors[fmt.Sprintf("__output_%dx%d__", ng[0], ng[1])]
+			exec, err := graph.NewExec(b.Backend, func(p *graph.Node) *graph.Node {
+				return ResamplePosEmbedGraph(p, [2]int{4, 4}, ng, 1)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := exec.Call1(tensors.FromFlatDataAndDimensions(tensors.MustCopyFlatData[float32](pos), pos.Shape().Dimensions...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			nntest.AssertClose(t, fmt.Sprintf("graph resample 4x4→%v", ng), got, want, 1e-5)
+		}
+	})
+	// Each output row of the resize matrix is a partition of unity (constants stay constant).
+	for _, sz := range [][2]int{{4, 9}, {9, 4}, {7, 7}} {
+		m := BicubicResizeMatrix(sz[0], sz[1])
+		for i := range sz[1] {
+			s := 0.0
+			for j := range sz[0] {
+				s += m[i*sz[0]+j]
+			}
+			if math.Abs(s-1) > 1e-12 {
+				t.Errorf("resize %v row %d sums to %g", sz, i, s)
+			}
+		}
+	}
+}
+
+// buildCount builds fn for one input in a fresh store (pure-Go backend, nothing is run) and
+// returns its trainable parameter count.
+func buildCount(t *testing.T, fn ModelFn, dims ...int) int64 {
+	t.Helper()
+	store := model.NewStore()
+	if _, err := Build(goBackend(t), store, fn, shapes.Make(dtypes.Float32, dims...)); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := CountParams(store)
+	return n
+}
+
+func TestViTPresetParamCounts(t *testing.T) {
+	counts := presetCounts(t, "vit")
+	fn28, _ := ViTTiny28()
+	fn64, _ := ViTTiny64()
+	base := ViTConfig{ImageSize: 224, InChans: 3, PatchSize: 16, NumClasses: 1000, EmbedDim: 768, Depth: 12, NumHeads: 12,
+		QKVBias: true, ClassToken: true, Pool: "token"}
+	for _, c := range []struct {
+		name string
+		got  int64
+	}{
+		{"ViTTiny28", buildCount(t, fn28, 1, 28, 28, 1)},
+		{"ViTTiny64", buildCount(t, fn64, 1, 64, 64, 3)},
+		{"vit_base_patch16_224", buildCount(t, ViT(base), 1, 224, 224, 3)},
+	} {
+		if want := counts[c.name]; c.got != want {
+			t.Errorf("%s: %d parameters, timm has %d", c.name, c.got, want)
+		} else {
+			t.Logf("%s: %d parameters (= timm)", c.name, c.got)
+		}
+	}
+}
+
+// TestViTTanhHead checks the pre-training head option: a hidden layer with tanh before the
+// classifier (ViT §3.1), present only when asked for.
+func TestViTTanhHead(t *testing.T) {
+	cfg := ViTConfig{ImageSize: 8, InChans: 1, PatchSize: 4, EmbedDim: 8, Depth: 1, NumHeads: 2, QKVBias: true,
+		ClassToken: true, Pool: "token", RepresentationSize: 6}
+	plain := cfg
+	plain.RepresentationSize = 0
+	if d := buildCount(t, ViT(cfg), 1, 8, 8, 1) - buildCount(t, ViT(plain), 1, 8, 8, 1); d != 8*6+6 {
+		t.Errorf("tanh head adds %d parameters, want %d", d, 8*6+6)
+	}
+	b := goBackend(t)
+	store := model.NewStore()
+	if err := store.SetRNGStateFromSeed(3); err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 4*8*8)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i))) * 3
+	}
+	out, err := model.NewExec(b, store, ViT(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := out.Call1(tensors.FromFlatDataAndDimensions(x, 4, 8, 8, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := y.Shape().Dimensions; got[0] != 4 || got[1] != 6 {
+		t.Fatalf("features %v, want [4 6]", got)
+	}
+	if m := nntest.MaxAbs(y); m >= 1 || m < 1e-3 {
+		t.Errorf("tanh features max |v| = %g, want in (0, 1)", m)
+	}
+}

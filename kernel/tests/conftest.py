@@ -103,3 +103,48 @@ def cmdline(pid):
             return f.read().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
         return ""
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NOTEBOOKS = os.path.join(ROOT, "notebooks")
+
+
+def execute_notebook(name, timeout=900, budget="test"):
+    """Execute notebooks/<name> headless through the gostudy kernel with GOSTUDY_BUDGET set,
+    and return its code cells by id. Cells tagged "raises-exception" must fail; every other
+    cell must succeed (nbclient raises otherwise). The notebook must be committed clean."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = os.path.join(NOTEBOOKS, name)
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{name}: committed with outputs in cell {cell.id}"
+            assert cell.get("execution_count") is None, f"{name}: committed with an execution count in cell {cell.id}"
+    old = os.environ.get("GOSTUDY_BUDGET")
+    os.environ["GOSTUDY_BUDGET"] = budget  # the kernel (and its runner) inherit it
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="gostudy",
+                       resources={"metadata": {"path": NOTEBOOKS}}).execute()
+    finally:
+        if old is None:
+            os.environ.pop("GOSTUDY_BUDGET", None)
+        else:
+            os.environ["GOSTUDY_BUDGET"] = old
+    return {c.id: c for c in nb.cells if c.cell_type == "code"}
+
+
+def cell_text(cell):
+    """Everything a cell printed or showed as text/plain, concatenated."""
+    out = []
+    for o in cell.outputs:
+        if o.output_type == "stream":
+            out.append(o.text)
+        elif "data" in o and "text/plain" in o.data:
+            out.append(o.data["text/plain"])
+    return "".join(out)
+
+
+def cell_outputs(cell, kind):
+    return [o for o in cell.outputs if o.output_type == kind]

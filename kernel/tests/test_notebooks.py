@@ -3,81 +3,50 @@
 Cells tagged "raises-exception" are expected to fail (nbclient checks that they do); every
 other cell must succeed. Lesson notebooks get their own checks in their lessons' tests."""
 
-import base64
-import os
 import re
 import xml.etree.ElementTree as ET
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-NOTEBOOKS = os.path.join(ROOT, "notebooks")
-
-
-def execute(name, timeout=900):
-    path = os.path.join(NOTEBOOKS, name)
-    nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            assert not cell.outputs, f"{name}: committed with outputs in cell {cell.id}"
-    NotebookClient(nb, timeout=timeout, kernel_name="gostudy",
-                   resources={"metadata": {"path": NOTEBOOKS}}).execute()
-    return {c.id: c for c in nb.cells if c.cell_type == "code"}
-
-
-def text(cell):
-    out = []
-    for o in cell.outputs:
-        if o.output_type == "stream":
-            out.append(o.text)
-        elif "data" in o and "text/plain" in o.data:
-            out.append(o.data["text/plain"])
-    return "".join(out)
-
-
-def outputs(cell, kind):
-    return [o for o in cell.outputs if o.output_type == kind]
-
+from conftest import cell_outputs, cell_text, execute_notebook
 
 @pytest.fixture(scope="module")
 def welcome():
-    return execute("00-welcome.ipynb")
+    return execute_notebook("00-welcome.ipynb")
 
 
 def test_welcome_basics_and_state(welcome):
-    assert re.match(r"Hello from Go go1\.\d+", text(welcome["hello"]))
-    assert text(welcome["state-build"]) == "built 10 squares\n"
-    assert outputs(welcome["state-read"], "execute_result")[0].data["text/plain"] == "91"
-    assert outputs(welcome["decl-use"], "execute_result")[0].data["text/plain"] == "5"
-    assert text(welcome["after-errors"]) == "still here: {3 4} squares: 10\n"
+    assert re.match(r"Hello from Go go1\.\d+", cell_text(welcome["hello"]))
+    assert cell_text(welcome["state-build"]) == "built 10 squares\n"
+    assert cell_outputs(welcome["state-read"], "execute_result")[0].data["text/plain"] == "91"
+    assert cell_outputs(welcome["decl-use"], "execute_result")[0].data["text/plain"] == "5"
+    assert cell_text(welcome["after-errors"]) == "still here: {3 4} squares: 10\n"
 
 
 def test_welcome_errors_point_into_cells(welcome):
-    err = outputs(welcome["compile-error"], "error")[0]
+    err = cell_outputs(welcome["compile-error"], "error")[0]
     assert err.ename == "CompileError"
     assert re.search(r"In\[\d+\]:1:", err.evalue) and "mismatched types" in err.evalue
     assert any('q := p.norm() + "meters"' in line for line in err.traceback)
-    err = outputs(welcome["panic"], "error")[0]
+    err = cell_outputs(welcome["panic"], "error")[0]
     assert err.ename == "runtime error" and "index out of range [3] with length 0" in err.evalue
     assert any(re.search(r"In\[\d+\], line 2", line) for line in err.traceback)
 
 
 def test_welcome_rich_output(welcome):
-    md = outputs(welcome["markdown"], "display_data")[0]
+    md = cell_outputs(welcome["markdown"], "display_data")[0]
     assert "\\frac{x}{\\sigma^2}" in md.data["text/markdown"]
-    bars = outputs(welcome["progress"], "display_data")
+    bars = cell_outputs(welcome["progress"], "display_data")
     assert bars, "no progress bar"
     # nbclient applies update_display_data in place: the stored bar is the final state.
     assert "40/40" in bars[-1].data["text/plain"]
 
 
 def test_welcome_gomlx_graph_and_feature_maps(welcome):
-    res = outputs(welcome["gomlx-square"], "execute_result")[0].data["text/plain"]
+    res = cell_outputs(welcome["gomlx-square"], "execute_result")[0].data["text/plain"]
     assert res == "[3]float32{1, 4, 9}"
-    assert "label: 5 feature maps: (Float32)[1, 28, 28, 4]" in text(welcome["featuremaps-compute"])
-    svg = outputs(welcome["featuremaps-plot"], "execute_result")[0].data["image/svg+xml"]
+    assert "label: 5 feature maps: (Float32)[1, 28, 28, 4]" in cell_text(welcome["featuremaps-compute"])
+    svg = cell_outputs(welcome["featuremaps-plot"], "execute_result")[0].data["image/svg+xml"]
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     texts = "".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
@@ -88,7 +57,7 @@ def test_welcome_gomlx_graph_and_feature_maps(welcome):
 
 
 def test_welcome_magics(welcome):
-    out = text(welcome["time"])
+    out = cell_text(welcome["time"])
     assert "285" in out and "Wall time:" in out
-    assert text(welcome["shell"]) == "hello from the shell\n"
-    assert "%%writefile" in text(welcome["help"])
+    assert cell_text(welcome["shell"]) == "hello from the shell\n"
+    assert "%%writefile" in cell_text(welcome["help"])

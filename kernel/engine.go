@@ -624,11 +624,6 @@ func (e *Engine) source(n int) string {
 	return e.history[n]
 }
 
-// Interruptible returns a context for one execution; Interrupt cancels it.
-func (e *Engine) Interruptible(parent context.Context) (context.Context, context.CancelFunc) {
-	return context.WithCancel(parent)
-}
-
 // Variables lists the names of the variables that live across cells.
 func (e *Engine) Variables() []string {
 	if !e.Ready() {

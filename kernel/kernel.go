@@ -645,8 +645,9 @@ func InstallArgv(exe, repoDir string) []string {
 	return []string{exe, "kernel", "--repo", repoDir, "-f", "{connection_file}"}
 }
 
-// lookPathGopls finds gopls next to the gostudy executable or on PATH.
-func lookPathGopls(exe string) string {
+// FindGopls returns the gopls to use for a gostudy executable at exe: the one installed next
+// to it (the set-up puts both in .bin), else the first on PATH, else "".
+func FindGopls(exe string) string {
 	cand := filepath.Join(filepath.Dir(exe), "gopls")
 	if _, err := os.Stat(cand); err == nil {
 		return cand
@@ -656,6 +657,3 @@ func lookPathGopls(exe string) string {
 	}
 	return ""
 }
-
-// FindGopls returns the gopls to use for a gostudy executable at exe.
-func FindGopls(exe string) string { return lookPathGopls(exe) }

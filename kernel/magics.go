@@ -226,10 +226,10 @@ func (e *Engine) goflags(args string, sink Sink) error {
 	}
 	lost := e.killRunner()
 	e.opts.GoFlags = args
-	e.goEnv = append(e.goEnv, "GOFLAGS="+args)
+	e.goEnv = append(e.goEnv, "GOFLAGS="+args) // the last GOFLAGS in the environment wins
 	e.ready = make(chan struct{})
 	go e.prepare()
-	sink.Stream("stdout", fmt.Sprintf("GOFLAGS=%q; the runner restarts with them%s\n", args, lostVars(lost)))
+	sink.Stream("stdout", fmt.Sprintf("GOFLAGS=%q: the session is rebuilt with them (declarations forgotten%s)\n", args, lostVars(lost)))
 	return nil
 }
 

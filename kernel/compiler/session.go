@@ -160,18 +160,6 @@ func (s *Session) VarNames() []string {
 	return slices.Sorted(maps.Keys(s.vars))
 }
 
-// DeclNames lists the remembered declarations.
-func (s *Session) DeclNames() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var names []string
-	for _, d := range s.decls {
-		names = append(names, d.Names...)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // Published records which variables a program actually published when it ran (a cell
 // that panicked may have published only some of them).
 func (s *Session) Published(p *Program, names []string) {

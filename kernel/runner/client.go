@@ -198,16 +198,22 @@ func (c *Client) readEvents(r io.ReadCloser) {
 
 // waitDelivered blocks until event n was handled, the event pipe closed, or the deadline.
 func (c *Client) waitDelivered(n uint64, deadline time.Time) {
+	waitUntil(&c.delMu, c.delivered, deadline, func() bool { return c.deliveredN >= n || c.eventsClosed })
+}
+
+// waitUntil waits on cond (whose lock is mu) until done reports true or the deadline passes.
+// done is called with mu held.
+func waitUntil(mu *sync.Mutex, cond *sync.Cond, deadline time.Time, done func() bool) {
 	stop := time.AfterFunc(time.Until(deadline), func() {
-		c.delMu.Lock()
-		c.delivered.Broadcast()
-		c.delMu.Unlock()
+		mu.Lock()
+		cond.Broadcast()
+		mu.Unlock()
 	})
 	defer stop.Stop()
-	c.delMu.Lock()
-	defer c.delMu.Unlock()
-	for c.deliveredN < n && !c.eventsClosed && time.Now().Before(deadline) {
-		c.delivered.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for !done() && time.Now().Before(deadline) {
+		cond.Wait()
 	}
 }
 
@@ -291,17 +297,7 @@ func (p *pump) emit(b []byte) {
 // waitFor blocks until the stream passed marker n, closed, or the deadline passed (a cell
 // that replaced os.Stdout never shows the marker; its events must not wait forever).
 func (p *pump) waitFor(n uint64, deadline time.Time) {
-	stop := time.AfterFunc(time.Until(deadline), func() {
-		p.mu.Lock()
-		p.cond.Broadcast()
-		p.mu.Unlock()
-	})
-	defer stop.Stop()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for p.reached < n && !p.closed && time.Now().Before(deadline) {
-		p.cond.Wait()
-	}
+	waitUntil(&p.mu, p.cond, deadline, func() bool { return p.reached >= n || p.closed })
 }
 
 func (p *pump) waitClosed(d time.Duration) {

@@ -1,0 +1,185 @@
+"""Lesson 1 (dropout scaling): notebooks/01-dropout.ipynb executed headless through the gostudy
+kernel at the test budget; the printed claims and the figures are asserted.
+
+Tolerances are several standard deviations of each estimate at the test budget, so a claim that
+were false (a mean of 1−p where 1 is claimed, a mask that is not per sample) fails."""
+
+import math
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import cell_outputs, cell_text, execute_notebook
+
+NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+
+
+@pytest.fixture(scope="module")
+def nb():
+    cells = execute_notebook("01-dropout.ipynb")
+    yield cells
+    # The notebook trains into a fresh temporary folder it names; remove it.
+    m = re.search(r"runs of this session: (\S+)", cell_text(cells["setup"]))
+    if m and os.path.basename(m.group(1)).startswith("gostudy-dropout-"):
+        shutil.rmtree(m.group(1), ignore_errors=True)
+
+
+def svgs(cell):
+    """Every SVG the cell showed (displays and its result), parsed."""
+    out = []
+    for o in cell.outputs:
+        if "data" in o and "image/svg+xml" in o.data:
+            root = ET.fromstring(o.data["image/svg+xml"])
+            assert root.tag.endswith("svg")
+            out.append(root)
+    return out
+
+
+def texts(root):
+    return " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text") or t.tag.endswith("tspan"))
+
+
+def images(root):
+    return [e for e in root.iter() if e.tag.endswith("image")]
+
+
+def floats(pattern, text):
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not in:\n{text}"
+    return [float(g) for g in m.groups()]
+
+
+def test_setup_reads_the_test_budget(nb):
+    text = cell_text(nb["setup"])
+    assert re.search(r"budget test on xla:cpu: 200 draws per p; network trained on 3000 MNIST images for 2 epochs", text)
+    assert re.search(r"runs of this session: \S+gostudy-dropout-", text)
+
+
+def test_activations_are_real_feature_maps(nb):
+    text = cell_text(nb["activations"])
+    assert re.search(r"digits \[2 1 0 1\] → activations \(Float32\)\[4, 14, 14, 16\]", text)
+    (fig,) = svgs(nb["activations"])
+    assert "stem activations of the digit 2" in texts(fig)
+    assert len(images(fig)) >= 16, "one raster per channel"
+
+
+def test_scaling_claims(nb):
+    one, many = svgs(nb["scaling"])
+    assert "one draw of dropout, p = 0.5" in texts(one) and "dropout ÷ (1−p) (mean" in texts(one)
+    assert "averaged over 200 draws" in texts(many) and "with 1/(1−p) (mean" in texts(many)
+    text = cell_text(nb["claim-scaling"])
+    rows = re.findall(r"claim p=" + NUM + r": with 1/\(1-p\) E\[y\]/x = 1 — measured " + NUM + r" \(per unit " + NUM +
+                      r" ± " + NUM + r", binomial " + NUM + r"\); without: 1-p = " + NUM + r" — measured " + NUM +
+                      r"; dropped " + NUM, text)
+    assert [float(r[0]) for r in rows] == [0.1, 0.3, 0.5, 0.8], text
+    for r in rows:
+        p, ratio, unit, spread, binom, _, naive, dropped = map(float, r)
+        # About 6000 positive units × 200 draws: the totals are known to a few 1e-3.
+        assert abs(ratio - 1) < 0.01, (p, ratio)
+        assert abs(unit - 1) < 0.01, (p, unit)
+        assert abs(naive - (1 - p)) < 0.01, (p, naive)
+        assert abs(dropped - p) < 0.005, (p, dropped)
+        assert 0.85 < spread / binom < 1.15, (p, spread, binom)
+    (err,) = floats(r"largest relative error " + NUM, text)
+    assert err < 1e-5
+    assert cell_outputs(nb["claim-scaling"], "execute_result")[0].data["text/html"].count("<tr") >= 5
+
+
+def test_train_vs_eval(nb):
+    text = cell_text(nb["train-eval"])
+    want = {"nn.Dropout": (1, 0.02), "nn.DropoutNoRescale": (0.5, 0.02),
+            # one mask per sample: 4 digits × 200 draws, sample sums differ
+            "nn.DropPath": (1, 0.15), "nn.DropPathNoRescale": (0.5, 0.08)}
+    for op, (ratio, tol) in want.items():
+        diff, measured = floats(r"claim " + re.escape(op) + r" p=0\.5: eval is the identity — max\|eval\(x\)-x\| = " + NUM +
+                                r"; E\[train\(x\)\]/eval\(x\) = " + NUM, text)
+        assert diff == 0, op
+        assert abs(measured - ratio) < tol, (op, measured)
+
+
+def test_dropout_vs_droppath_masks(nb):
+    (grid,) = svgs(nb["kinds"])
+    t = texts(grid)
+    assert "single elements" in t and "whole samples" in t
+    assert len(images(grid)) >= 2
+    text = cell_text(nb["kinds"])
+    d, dp = floats(r"elements — measured Dropout " + NUM + r", DropPath " + NUM, text)
+    assert abs(d - 0.3) < 0.005 and abs(dp - 0.3) < 0.03
+    dp_s, d_s = floats(r"whole samples with probability p, Dropout never — measured DropPath " + NUM + r", Dropout " + NUM, text)
+    assert d_s == 0 and abs(dp_s - 0.3) < 0.03  # 32 samples × 200 draws
+    d_std, dp_std, bern = floats(r"spread across samples: Dropout " + NUM + r", DropPath " + NUM + r" \(√\(p\(1-p\)\) = " + NUM, text)
+    assert d_std < 0.03 and abs(dp_std - bern) < 0.03
+
+
+def test_training_live_curve_and_accuracy(nb):
+    cell = nb["train"]
+    text = cell_text(cell)
+    assert re.search(r"the network, per image: params 24\dK, MACs 3\.\d+M", text)
+    assert re.search(r"trained 92 steps in \d+ s; best epoch \d", text)
+    bars = [o for o in cell_outputs(cell, "display_data") if "text/html" in o.data]
+    assert "92/92" in bars[-1].data["text/plain"]
+    (curve,) = svgs(cell)
+    t = texts(curve)
+    assert "Training with Dropout p=0.5" in t and "p=0.5 val acc" in t and "p=0.5 loss" in t
+    (acc,) = floats(r"claim MNIST test accuracy ≥ 0\.97 at the full budget — measured " + NUM + r" on 2000 test images \(budget test\)",
+                    cell_text(nb["claim-accuracy"]))
+    # The test budget is 92 steps on 3000 images with Dropout 0.5: an honest floor, not 97%.
+    assert acc >= 0.85, acc
+
+
+def test_feature_maps_of_each_stage(nb):
+    grid, hidden = svgs(nb["featmaps"])
+    t = texts(grid)
+    for stage in ("stem [14 14 16]", "layer1 [14 14 16]", "layer2 [7 7 32]"):
+        assert stage in t
+    assert len(images(grid)) >= 3 * 16, "16 channel panels per stage"
+    th = texts(hidden)
+    assert "train 4" in th and "eval" in th and "hidden unit" in th
+
+
+def test_dropout_inside_the_network(nb):
+    text = cell_text(nb["in-network"])
+    ratio, naive = floats(r"site head\.drop \(p=0\.5\): claim E\[after\]/E\[before\] = 1 — measured " + NUM +
+                          r"; without the factor \(claim 0\.50\) — measured " + NUM, text)
+    assert abs(ratio - 1) < 0.02 and abs(naive - 0.5) < 0.02
+    ev, one, mc = floats(r"evaluation mode " + NUM + r" \| one training-mode pass " + NUM + r" \| MC average of 20 passes " + NUM, text)
+    assert ev >= 0.85 and mc >= 0.85 and one < ev + 0.02
+    agree, gap = floats(r"agreement " + NUM + r", mean logit gap " + NUM, text)
+    assert agree >= 0.9 and gap < 0.5
+
+
+def test_compare_dropout_droppath(nb):
+    cell = nb["compare"]
+    figs = svgs(cell)
+    assert len(figs) == 2, "live validation curves and the bar chart"
+    assert "DropPath q=0.2 val acc" in texts(figs[0])
+    assert "MNIST test accuracy" in texts(figs[1])
+    text = cell_text(cell)
+    none_l, drop_l, path_l = floats(r"train loss none " + NUM + r" < Dropout " + NUM + r" and < DropPath " + NUM, text)
+    assert none_l < drop_l and none_l < path_l, text
+    accs = floats(r"measured test accuracy: none " + NUM + r", Dropout " + NUM + r" \([-+]\S+\), DropPath " + NUM, text)
+    assert all(a >= 0.85 for a in accs), accs
+
+
+def test_p_sweep(nb):
+    cell = nb["sweep"]
+    tables = [o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data]
+    assert tables and "| 0 |" in tables[-1] and "| 0.5 |" in tables[-1]
+    (curve,) = svgs(cell)
+    assert "test accuracy vs dropout probability p" in texts(curve)
+    text = cell_text(cell)
+    acc0, acc5 = floats(r"p=0\s+test acc " + NUM + r".*\n.*p=0\.5\s+test acc " + NUM, text)
+    (worst,) = floats(r"does not hurt — measured: worst change " + NUM + r" at p=0\.5", text)
+    assert abs(worst - (acc5 - acc0)) < 1e-3
+
+
+def test_questions_answered_with_numbers(nb):
+    text = cell_text(nb["answers"])
+    for q in ("Q1", "Q2", "Q3", "Q4", "Q5", "Q6"):
+        assert re.search(r"^" + q + r" ", text, re.M), q
+    assert "stage 4: [0.182 0.200]" in text
+    uni, normal, phi = floats(r"uniform draws keep " + NUM + r" \(1-p = 0\.7\), normal draws keep " + NUM + r" \(1-Φ\(0\.3\) = " + NUM, text)
+    assert abs(uni - 0.7) < 0.003 and abs(normal - phi) < 0.003 and abs(phi - 0.5 * math.erfc(0.3 / math.sqrt(2))) < 1e-4

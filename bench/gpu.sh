@@ -13,7 +13,7 @@
 #
 # Environment: PYTHON (python with torch, timm and jax; default python3), GPU_MODELS
 # (default "cnn swin28 resnet50 swin-t", plus resnext28 when gobench knows it),
-# COMPILE=0 to skip torch.compile, RUN_TIMEOUT (seconds per measurement, default 240),
+# COMPILE=0 to skip torch.compile, RUN_TIMEOUT (seconds per measurement, default 180),
 # OUT (folder for results; default bench/out/gpu-<date>).
 # Results: a Markdown table on stdout and in $OUT/gpu-results.md, raw JSON in $OUT/gpu-results.jsonl.
 set -euo pipefail
@@ -22,12 +22,12 @@ cd "$REPO"
 
 BIN=${GOBENCH:-$REPO/bench/out/gobench}
 PY=${PYTHON:-python3}
-RUN_TIMEOUT=${RUN_TIMEOUT:-240}
+RUN_TIMEOUT=${RUN_TIMEOUT:-180}
 OUT=${OUT:-$REPO/bench/out/gpu-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 JSONL=$OUT/gpu-results.jsonl
 : >"$JSONL"
-log() { echo "gpu.sh: $*" >&2; }
+log() { echo "gpu.sh $(date +%T): $*" >&2; }
 
 if [ ! -x "$BIN" ]; then
   command -v go >/dev/null || { log "no $BIN and no Go toolchain: run bench/train/build.sh on the dev machine and carry bench/out/gobench"; exit 1; }
@@ -40,8 +40,8 @@ has_gpu() { nvidia-smi -L >/dev/null 2>&1 || [ -d /proc/driver/nvidia ]; }
 if has_gpu; then
   MODE=gpu BACKEND=xla:cuda DEVICE=cuda
   DEFAULT_MODELS="cnn resnext28 swin28 resnet50 swin-t"
-  GOFLAGS_BENCH=(-warmup 5 -iters 30 -repeats 3 -budget 10s)
-  TORCHFLAGS=(--warmup 5 --iters 30 --repeats 3 --budget 10)
+  GOFLAGS_BENCH=(-warmup 5 -iters 30 -repeats 3 -budget 3s)
+  TORCHFLAGS=(--warmup 5 --iters 30 --repeats 3 --budget 3)
   export GOSTUDY_PLUGINS=$REPO/plugins
   mkdir -p "$GOSTUDY_PLUGINS"
   if [ ! -e "$GOSTUDY_PLUGINS/pjrt_c_api_cuda_plugin.so" ]; then
@@ -78,6 +78,20 @@ run() {
   fi
 }
 
+VERSIONS="$("$PY" -c 'import torch, timm; print(f"PyTorch {torch.__version__}, timm {timm.__version__}")' 2>/dev/null || echo 'PyTorch unavailable')"
+if [ $MODE = gpu ]; then
+  VERSIONS+=", CUDA plugin $(cat "$GOSTUDY_PLUGINS/pjrt_c_api_cuda_plugin.so.wheel" 2>/dev/null || echo unrecorded)"
+fi
+# report writes the table so far to $OUT/gpu-results.md: a run cut short keeps its rows.
+report() {
+  "$PY" bench/train/report.py "$JSONL" \
+    --title "$( [ $MODE = gpu ] && echo GPU || echo 'GPU script, CPU fallback') training throughput, $(date -u +%Y-%m-%d)" \
+    --meta "machine: $MACHINE" \
+    --meta "versions: $VERSIONS" \
+    --meta "step: forward + softmax cross-entropy + backward + Adam(lr 1e-3), float32 (TF32 matmuls/convs on GPU in both), fixed random batch on the device" \
+    >"$OUT/gpu-results.md"
+}
+
 for m in $MODELS; do
   if ! grep -qw -- "$m" <<<"$known"; then log "skip $m: gobench does not know it (have: $known)"; continue; fi
   run gomlx "$BACKEND" "$m" "$BIN" -model "$m" -backend "$BACKEND" "${GOFLAGS_BENCH[@]}"
@@ -85,16 +99,8 @@ for m in $MODELS; do
   if [ "${COMPILE:-1}" = 1 ]; then
     run torch-compile "$DEVICE" "$m" "$PY" bench/train/torch_bench.py --model "$m" --device "$DEVICE" --compile "${TORCHFLAGS[@]}"
   fi
+  report || true
 done
-
-VERSIONS="$("$PY" -c 'import torch, timm; print(f"PyTorch {torch.__version__}, timm {timm.__version__}")' 2>/dev/null || echo 'PyTorch unavailable')"
-if [ $MODE = gpu ]; then
-  VERSIONS+=", CUDA plugin $(cat "$GOSTUDY_PLUGINS/pjrt_c_api_cuda_plugin.so.wheel" 2>/dev/null || echo unrecorded)"
-fi
-"$PY" bench/train/report.py "$JSONL" \
-  --title "$( [ $MODE = gpu ] && echo GPU || echo 'GPU script, CPU fallback') training throughput, $(date -u +%Y-%m-%d)" \
-  --meta "machine: $MACHINE" \
-  --meta "versions: $VERSIONS" \
-  --meta "step: forward + softmax cross-entropy + backward + Adam(lr 1e-3), float32 (TF32 matmuls/convs on GPU in both), fixed random batch on the device" \
-  | tee "$OUT/gpu-results.md"
+report
+cat "$OUT/gpu-results.md"
 log "results in $OUT"

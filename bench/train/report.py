@@ -35,7 +35,7 @@ def fmt_rate(v):
     return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
 
 
-def render(rows, title, meta):
+def render(rows, title, meta, loads=None):
     cols, models = [], []
     cell = {}
     for r in rows:
@@ -49,10 +49,12 @@ def render(rows, title, meta):
     out = [f"### {title}", ""]
     out += [f"- {line}" for line in meta]
     builds = sorted({r["build"] for r in rows if r.get("build")})
+    builds = [b for b in builds if not any(o != b and o.startswith(b) for o in builds)]
     out += [f"- GoMLX side: {b}" for b in builds]
     out += ["", "examples/s (median of timed rounds; ratio to " + (base or "—") + "); batch per model in brackets", ""]
-    out.append("| model | " + " | ".join(cols) + " |")
-    out.append("|---" * (len(cols) + 1) + "|")
+    extra = ["load (start → end)"] if loads else []
+    out.append("| model | " + " | ".join(cols + extra) + " |")
+    out.append("|---" * (len(cols) + len(extra) + 1) + "|")
     notes = []
     for m in models:
         batch = next((cell[(m, c)].get("batch") for c in cols if (m, c) in cell and cell[(m, c)].get("batch")), "?")
@@ -75,6 +77,8 @@ def render(rows, title, meta):
                 if b and c != base:
                     s += f" ({v / b:.2f}×)"
                 cells.append(s)
+        if loads:
+            cells.append(" → ".join(loads.get(m, ("?", "?"))))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     first = [f"{column(r)} {r['model']}: {r['first_step_s']:.1f} s" for r in rows if r.get("first_step_s")]
     out += ["", "First step (compilation included): " + "; ".join(first) + "."]
@@ -107,8 +111,13 @@ def main():
     p.add_argument("--meta", action="append", default=[])
     p.add_argument("--readme")
     p.add_argument("--section", default="cpu")
+    p.add_argument("--loads", help="TSV of model, 1-min load at its start, at its end")
     a = p.parse_args()
-    text = render(load(a.jsonl), a.title, a.meta)
+    loads = None
+    if a.loads:
+        with open(a.loads) as f:
+            loads = {parts[0]: tuple(parts[1:3]) for parts in (line.split() for line in f) if len(parts) >= 3}
+    text = render(load(a.jsonl), a.title, a.meta, loads)
     sys.stdout.write(text)
     if a.readme:
         insert(a.readme, a.section, text)

@@ -70,6 +70,8 @@ def timm_model(name: str, **kw) -> nn.Module:
 # name -> (H, W, C, classes, cpu batch, gpu batch, constructor)
 MODELS = {
     "cnn": dict(shape=(28, 28, 1), classes=10, cpu=128, gpu=256, make=lambda: small_cnn(False)),
+    # gobench's cnn-reducemax computes the same max-pool another way; PyTorch's is the same module.
+    "cnn-reducemax": dict(shape=(28, 28, 1), classes=10, cpu=128, gpu=256, make=lambda: small_cnn(False)),
     "cnn-strided": dict(shape=(28, 28, 1), classes=10, cpu=128, gpu=256, make=lambda: small_cnn(True)),
     "swin28": dict(shape=(28, 28, 1), classes=10, cpu=128, gpu=256, make=swin28),
     "resnext28": dict(shape=(28, 28, 1), classes=10, cpu=128, gpu=256, make=resnext28),

@@ -324,6 +324,8 @@ func (s *state) openXLA(name, options string) (compute.Backend, error) {
 	}
 	if name == CUDA {
 		prepareCUDAEnv(real)
+	} else {
+		tuneMallocForXLACPU()
 	}
 	return newXLAFromFile(real, options)
 }

@@ -232,6 +232,15 @@ func TestDefaultPicksXLACPUWithoutGPU(t *testing.T) {
 		t.Errorf("$%s not set for child processes", EnvNoAutoInstall)
 	}
 
+	// glibc's malloc is tuned only when asked (GOSTUDY_MALLOC_TUNING=1 when the test binary
+	// started): then XLA's per-step scratch block comes from the heap instead of a fresh
+	// mmap; otherwise glibc keeps its default and large blocks are mapped.
+	if os.Getenv("GLIBC_TUNABLES") == "" {
+		if mapped, known := largeAllocIsMapped(); known && mapped != (os.Getenv(EnvMallocTuning) != "1") {
+			t.Errorf("%s=%q: a 100 MB malloc mapped = %v", EnvMallocTuning, os.Getenv(EnvMallocTuning), mapped)
+		}
+	}
+
 	d := Describe()
 	for _, want := range []string{"active:   xla:cpu (automatic choice)", "PJRT C API v0.", cpu, "devices:  ", "0: cpu:0", "xla:cuda  no", "go        yes"} {
 		if !strings.Contains(d, want) {
@@ -473,5 +482,26 @@ func TestExplainLeavesOtherErrors(t *testing.T) {
 	var un *UnsupportedOpError
 	if errors.As(err, &un) {
 		t.Errorf("a plain panic became %+v", un)
+	}
+}
+
+func TestDefaultConcurrent(t *testing.T) {
+	reset(t, noGPU)
+	t.Setenv(EnvBackend, Go)
+	got := make(chan compute.Backend, 8)
+	for range 8 {
+		go func() {
+			_ = Describe()
+			got <- MustDefault()
+		}()
+	}
+	first := <-got
+	for range 7 {
+		if b := <-got; b != first {
+			t.Fatalf("concurrent Default calls opened two backends: %p and %p", first, b)
+		}
+	}
+	if Active() != Go {
+		t.Errorf("Active() = %q", Active())
 	}
 }

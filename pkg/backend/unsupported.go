@@ -45,7 +45,7 @@ func (e *UnsupportedOpError) Unwrap() error { return e.Err }
 // opUsers names the graph functions behind the backend ops lessons are likely to miss on
 // the pure-Go backend.
 var opUsers = map[string]string{
-	"SelectAndScatterMax": "the gradient of MaxPool (graph.MaxPool, layers with max pooling)",
+	"SelectAndScatterMax": "the gradient of max-pooling: graph.MaxPool, nn.MaxPool2d",
 	"SelectAndScatterMin": "the gradient of MinPool",
 	"SelectAndScatterSum": "the gradient of SumPool/MeanPool with strides",
 	"FFT":                 "graph.FFT and its inverse",

@@ -26,9 +26,10 @@ go vet ./...
 
 say "Go tests"
 go test -count=1 -timeout 40m ./...
-# The ONNX exporter is behind a build tag (it needs GoMLX's onnx backend); its test checks the
-# exported file against onnxruntime from .venv.
-go test -count=1 -tags onnx ./pkg/export/
+# The ONNX exporter is behind a build tag (it needs GoMLX's onnx backend); its tests check the
+# exported files (the digits models, and every lesson's model kinds) against onnxruntime
+# from .venv.
+go test -count=1 -tags onnx ./pkg/export/ ./cmd/gostudy/
 
 say "Kernel tests through Jupyter (suite, integration, notebooks)"
 .venv/bin/python -m pytest -q -p no:cacheprovider kernel/tests

@@ -148,3 +148,38 @@ def cell_text(cell):
 
 def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
+
+
+def svgs(cell):
+    """Every SVG document a notebook cell showed (displays and its result), parsed, in order."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+    for o in cell.outputs:
+        data = o.get("data", {})
+        if "image/svg+xml" in data:
+            root = ET.fromstring(data["image/svg+xml"])
+            assert root.tag.endswith("svg"), root.tag
+            out.append(root)
+    return out
+
+
+def svg_elements(root, tag):
+    """The elements of an SVG document with this tag name (namespace ignored)."""
+    return [e for e in root.iter() if e.tag.endswith("}" + tag) or e.tag == tag]
+
+
+def svg_texts(root):
+    """All the text an SVG document draws (its <text> and <tspan> elements), space-joined."""
+    return " ".join(e.text or "" for e in root.iter() if e.tag.rpartition("}")[2] in ("text", "tspan"))
+
+
+def floats(pattern, text):
+    """The groups of the first match of pattern in text, as floats; fails the test, showing
+    the text, when nothing matches."""
+    import re
+
+    m = re.search(pattern, text)
+    assert m, f"{pattern!r} not found in:\n{text}"
+    return [float(g) for g in m.groups()]
+

@@ -1,40 +1,23 @@
 """Lesson 3 (bottlenecks: ResNet, ResNeXt, ConvNeXt) executed headless through the gostudy
 kernel at the test budget; the printed claims and the figures are asserted."""
 
+import os
 import re
-import xml.etree.ElementTree as ET
+import shutil
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook
+from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
 
 
 @pytest.fixture(scope="module")
 def nb():
-    return execute_notebook("03-bottlenecks.ipynb")
-
-
-def svg_of(cell, kind=None):
-    """The SVG roots a cell showed (execute_result and display_data), last one last."""
-    roots = []
-    for o in cell.outputs:
-        if o.output_type in ("execute_result", "display_data") and "image/svg+xml" in o.get("data", {}):
-            roots.append(ET.fromstring(o.data["image/svg+xml"]))
-    return roots
-
-
-def texts(root):
-    return " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-
-
-def count(root, tag):
-    return sum(1 for e in root.iter() if e.tag.endswith(tag))
-
-
-def number(pattern, text):
-    m = re.search(pattern, text)
-    assert m, f"{pattern!r} not found in:\n{text}"
-    return [float(g) for g in m.groups()]
+    cells = execute_notebook("03-bottlenecks.ipynb")
+    yield cells
+    # The notebook trains into a fresh temporary folder it prints; remove it.
+    m = re.search(r"runs are kept in (\S+)", cell_text(cells["setup"]))
+    if m and os.path.basename(m.group(1)).startswith("gostudy-bottleneck-runs-"):
+        shutil.rmtree(m.group(1), ignore_errors=True)
 
 
 def test_setup_reads_the_budget(nb):
@@ -45,12 +28,12 @@ def test_setup_reads_the_budget(nb):
 
 def test_bottleneck_saving_is_counted(nb):
     out = cell_text(nb["saving"])
-    wide, wide_f = number(r"two 3×3 convs at 256 channels: +([\d.]+) G counted, ([\d.]+) G by formula", out)
-    bott, bott_f = number(r"bottleneck 1×1 256→64, 3×3 64, 1×1 64→256: ([\d.]+) G counted, ([\d.]+) G by formula", out)
+    wide, wide_f = floats(r"two 3×3 convs at 256 channels: +([\d.]+) G counted, ([\d.]+) G by formula", out)
+    bott, bott_f = floats(r"bottleneck 1×1 256→64, 3×3 64, 1×1 64→256: ([\d.]+) G counted, ([\d.]+) G by formula", out)
     assert wide == wide_f == 3.699 and bott == bott_f == 0.218
-    (ratio,) = number(r"measured: ([\d.]+)× fewer MACs", out)
+    (ratio,) = floats(r"measured: ([\d.]+)× fewer MACs", out)
     assert abs(ratio - 16.94) < 0.01
-    (parity,) = number(r"middle width — measured: ([\d.]+)×", out)
+    (parity,) = floats(r"middle width — measured: ([\d.]+)×", out)
     assert abs(parity - 17 / 18) < 0.005
 
 
@@ -68,22 +51,22 @@ def test_grouped_equals_multi_branch(nb):
     assert "ResNeXt block 4×6d" in out
     for what in ("Fig. 3a", "variant 1", "block-diagonal kernel"):
         line = next(l for l in out.splitlines() if what in l)
-        (diff,) = number(r"max \|difference\| ([\d.e+-]+)", line)
+        (diff,) = floats(r"max \|difference\| ([\d.e+-]+)", line)
         assert diff < 1e-4, line
     assert "weights 1296 vs 5184 (1/4)" in out
 
 
 def test_connectivity_drawing(nb):
-    (root,) = svg_of(nb["connectivity"])
-    t = texts(root)
+    (root,) = svgs(nb["connectivity"])
+    t = svg_texts(root)
     for title in ("dense conv (groups = 1)", "grouped: cardinality 4", "depthwise: groups = 24"):
         assert title in t
-    assert count(root, "image") >= 3, "one raster per heatmap"
+    assert len(svg_elements(root, "image")) >= 3, "one raster per heatmap"
 
 
 def test_convnext_claims(nb):
     out = cell_text(nb["patchify"])
-    (diff, scale) = number(r"max \|difference\| ([\d.e+-]+) \(outputs up to ([\d.]+)\)", out)
+    (diff, scale) = floats(r"max \|difference\| ([\d.e+-]+) \(outputs up to ([\d.]+)\)", out)
     assert diff < 1e-5 * max(scale, 1) and scale > 0.5
     html = cell_outputs(nb["patchify"], "execute_result")[0].data["text/html"]
     assert "stem.0.weight" in html and "stem.1.weight" in html
@@ -91,16 +74,16 @@ def test_convnext_claims(nb):
     assert "conv_dw has 4704 weights; a dense 7×7 96→96 has 451584 (96×)" in out
     assert "fc1 96 → 384 channels (4×)" in out
     out = cell_text(nb["stage-ratios"])
-    convnext_t, swin_t, apart, r50 = number(
+    convnext_t, swin_t, apart, r50 = floats(
         r"measured: ([\d.]+) vs ([\d.]+) GMACs \(([\d.]+)% apart\); ResNet-50's 3:4:6:3 would give ([\d.]+)", out)
     assert abs(convnext_t - 4.46) < 0.02 and abs(swin_t - 4.49) < 0.02 and apart < 2 and r50 < 0.95 * convnext_t
-    (root,) = svg_of(nb["stage-ratios"])
-    assert "stage 3 (14², 384)" in texts(root)
+    (root,) = svgs(nb["stage-ratios"])
+    assert "stage 3 (14², 384)" in svg_texts(root)
 
 
 def test_cost_table(nb):
     cell = nb["costs"]
-    (spread,) = number(r"spread \(max−min\)/min = ([\d.]+)%", cell_text(cell))
+    (spread,) = floats(r"spread \(max−min\)/min = ([\d.]+)%", cell_text(cell))
     assert spread < 15
     html = cell_outputs(cell, "execute_result")[0].data["text/html"]
     for label in ("basic", "resnext 1×16d", "resnext 4×6d", "convnext"):
@@ -110,13 +93,13 @@ def test_cost_table(nb):
 def test_training_table_and_live_curve(nb):
     cell = nb["train"]
     # The live curve: nbclient keeps the final state of the updated display.
-    roots = svg_of(cell)
+    roots = svgs(cell)
     assert roots, "no live training curve"
-    t = texts(roots[-1])
+    t = svg_texts(roots[-1])
     assert "Training loss" in t and "step" in t
     for label in ("basic", "resnext 1×16d", "resnext 4×6d", "convnext"):
         assert label in t, f"{label} missing from the curve's key"
-    assert count(roots[-1], "path") >= 4
+    assert len(svg_elements(roots[-1], "path")) >= 4
     out = cell_text(nb["table"])
     accs = {}
     for label, acc, ms in re.findall(r"claim check — (.+?) +[\d.]+K params, +[\d.]+ MFLOPs, test accuracy ([\d.]+), ([\d.]+) ms per step", out):
@@ -133,13 +116,13 @@ def test_training_table_and_live_curve(nb):
 
 
 def test_feature_maps_per_stage(nb):
-    (root,) = svg_of(nb["featuremaps"])
-    t = texts(root)
+    (root,) = svgs(nb["featuremaps"])
+    t = svg_texts(root)
     for stage in ("stem: 14×14, 16 channels", "stage 1: 14×14, 64 channels", "stage 2: 7×7, 128 channels",
                   "stage 3: 4×4, 256 channels", "convnext [1 1 3] — stem: 14×14, 16 channels"):
         assert stage in t, stage
     # The input digit plus 16 channels of each of the 8 stage maps, one raster each.
-    assert count(root, "image") >= 1 + 8 * 16
+    assert len(svg_elements(root, "image")) >= 1 + 8 * 16
 
 
 def test_cardinality_ablation(nb):
@@ -149,15 +132,15 @@ def test_cardinality_ablation(nb):
     assert "resnext 4×6d vs 1 path" in out and "one seed: no verdict" in out
     md = [o for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data]
     assert any("cardinality" in o.data["text/markdown"] for o in md)
-    (root,) = svg_of(cell)
-    t = texts(root)
+    (root,) = svgs(cell)
+    t = svg_texts(root)
     assert "Cardinality at equal parameters" in t and "resnext 4×6d" in t
 
 
 def test_complexity_costs_and_answers(nb):
     out = cell_text(nb["complexity"])
     for label in ("resnext 1×16d [2 2 2]", "resnext 1×25d", "resnext 2×16d", "resnext 8×6d"):
-        (p, f) = number(re.escape(label) + r" +([\d.]+)× the parameters and ([\d.]+)× the FLOPs", out)
+        (p, f) = floats(re.escape(label) + r" +([\d.]+)× the parameters and ([\d.]+)× the FLOPs", out)
         assert 1.5 < p < 2.2 and 1.5 < f < 2.2
     assert "part of the full budget" in out
     answers = cell_text(nb["answers"])

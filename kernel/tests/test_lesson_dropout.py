@@ -8,11 +8,10 @@ import math
 import os
 import re
 import shutil
-import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook
+from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -27,31 +26,6 @@ def nb():
         shutil.rmtree(m.group(1), ignore_errors=True)
 
 
-def svgs(cell):
-    """Every SVG the cell showed (displays and its result), parsed."""
-    out = []
-    for o in cell.outputs:
-        if "data" in o and "image/svg+xml" in o.data:
-            root = ET.fromstring(o.data["image/svg+xml"])
-            assert root.tag.endswith("svg")
-            out.append(root)
-    return out
-
-
-def texts(root):
-    return " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text") or t.tag.endswith("tspan"))
-
-
-def images(root):
-    return [e for e in root.iter() if e.tag.endswith("image")]
-
-
-def floats(pattern, text):
-    m = re.search(pattern, text)
-    assert m, f"{pattern!r} not in:\n{text}"
-    return [float(g) for g in m.groups()]
-
-
 def test_setup_reads_the_test_budget(nb):
     text = cell_text(nb["setup"])
     assert re.search(r"budget test on xla:cpu: 200 draws per p; network trained on 3000 MNIST images for 2 epochs", text)
@@ -62,14 +36,14 @@ def test_activations_are_real_feature_maps(nb):
     text = cell_text(nb["activations"])
     assert re.search(r"digits \[2 1 0 1\] → activations \(Float32\)\[4, 14, 14, 16\]", text)
     (fig,) = svgs(nb["activations"])
-    assert "stem activations of the digit 2" in texts(fig)
-    assert len(images(fig)) >= 16, "one raster per channel"
+    assert "stem activations of the digit 2" in svg_texts(fig)
+    assert len(svg_elements(fig, "image")) >= 16, "one raster per channel"
 
 
 def test_scaling_claims(nb):
     one, many = svgs(nb["scaling"])
-    assert "one draw of dropout, p = 0.5" in texts(one) and "dropout ÷ (1−p) (mean" in texts(one)
-    assert "averaged over 200 draws" in texts(many) and "with 1/(1−p) (mean" in texts(many)
+    assert "one draw of dropout, p = 0.5" in svg_texts(one) and "dropout ÷ (1−p) (mean" in svg_texts(one)
+    assert "averaged over 200 draws" in svg_texts(many) and "with 1/(1−p) (mean" in svg_texts(many)
     text = cell_text(nb["claim-scaling"])
     rows = re.findall(r"claim p=" + NUM + r": with 1/\(1-p\) E\[y\]/x = 1 — measured " + NUM + r" \(per unit " + NUM +
                       r" ± " + NUM + r", binomial " + NUM + r"\); without: 1-p = " + NUM + r" — measured " + NUM +
@@ -102,9 +76,9 @@ def test_train_vs_eval(nb):
 
 def test_dropout_vs_droppath_masks(nb):
     (grid,) = svgs(nb["kinds"])
-    t = texts(grid)
+    t = svg_texts(grid)
     assert "single elements" in t and "whole samples" in t
-    assert len(images(grid)) >= 2
+    assert len(svg_elements(grid, "image")) >= 2
     text = cell_text(nb["kinds"])
     d, dp = floats(r"elements — measured Dropout " + NUM + r", DropPath " + NUM, text)
     assert abs(d - 0.3) < 0.005 and abs(dp - 0.3) < 0.03
@@ -122,7 +96,7 @@ def test_training_live_curve_and_accuracy(nb):
     bars = [o for o in cell_outputs(cell, "display_data") if "text/html" in o.data]
     assert "92/92" in bars[-1].data["text/plain"]
     (curve,) = svgs(cell)
-    t = texts(curve)
+    t = svg_texts(curve)
     assert "Training with Dropout p=0.5" in t and "p=0.5 val acc" in t and "p=0.5 loss" in t
     (acc,) = floats(r"claim MNIST test accuracy ≥ 0\.97 at the full budget — measured " + NUM + r" on 2000 test images \(budget test\)",
                     cell_text(nb["claim-accuracy"]))
@@ -132,11 +106,11 @@ def test_training_live_curve_and_accuracy(nb):
 
 def test_feature_maps_of_each_stage(nb):
     grid, hidden = svgs(nb["featmaps"])
-    t = texts(grid)
+    t = svg_texts(grid)
     for stage in ("stem [14 14 16]", "layer1 [14 14 16]", "layer2 [7 7 32]"):
         assert stage in t
-    assert len(images(grid)) >= 3 * 16, "16 channel panels per stage"
-    th = texts(hidden)
+    assert len(svg_elements(grid, "image")) >= 3 * 16, "16 channel panels per stage"
+    th = svg_texts(hidden)
     assert "train 4" in th and "eval" in th and "hidden unit" in th
 
 
@@ -155,8 +129,8 @@ def test_compare_dropout_droppath(nb):
     cell = nb["compare"]
     figs = svgs(cell)
     assert len(figs) == 2, "live validation curves and the bar chart"
-    assert "DropPath q=0.2 val acc" in texts(figs[0])
-    assert "MNIST test accuracy" in texts(figs[1])
+    assert "DropPath q=0.2 val acc" in svg_texts(figs[0])
+    assert "MNIST test accuracy" in svg_texts(figs[1])
     text = cell_text(cell)
     none_l, drop_l, path_l = floats(r"train loss none " + NUM + r" < Dropout " + NUM + r" and < DropPath " + NUM, text)
     assert none_l < drop_l and none_l < path_l, text
@@ -169,7 +143,7 @@ def test_p_sweep(nb):
     tables = [o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data]
     assert tables and "| 0 |" in tables[-1] and "| 0.5 |" in tables[-1]
     (curve,) = svgs(cell)
-    assert "test accuracy vs dropout probability p" in texts(curve)
+    assert "test accuracy vs dropout probability p" in svg_texts(curve)
     text = cell_text(cell)
     acc0, acc5 = floats(r"p=0\s+test acc " + NUM + r".*\n.*p=0\.5\s+test acc " + NUM, text)
     (worst,) = floats(r"does not hurt — measured: worst change " + NUM + r" at p=0\.5", text)

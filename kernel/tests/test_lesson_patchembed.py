@@ -9,42 +9,15 @@ patchify model drops 17 points, the overlapping-stem model 3. Each assertion sit
 measured value and what the notebook would print if the claim were false."""
 
 import re
-import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook
+from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
 
 
 @pytest.fixture(scope="module")
 def nb():
     return execute_notebook("02-patch-embedding.ipynb")
-
-
-def floats(pattern, text):
-    m = re.search(pattern, text)
-    assert m, f"{pattern!r} not found in:\n{text}"
-    return [float(g) for g in m.groups()]
-
-
-def svgs(cell):
-    """Parsed SVG roots of every display and result of a cell, in order."""
-    out = []
-    for o in cell.outputs:
-        data = o.get("data", {})
-        if "image/svg+xml" in data:
-            root = ET.fromstring(data["image/svg+xml"])
-            assert root.tag.endswith("svg")
-            out.append(root)
-    return out
-
-
-def texts(root):
-    return " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-
-
-def rasters(root):
-    return [e for e in root.iter() if e.tag.endswith("image")]
 
 
 def test_setup_reads_the_budget(nb):
@@ -55,9 +28,9 @@ def test_setup_reads_the_budget(nb):
 
 def test_patch_grid(nb):
     (svg,) = svgs(nb["patch-grid"])
-    assert "the 49 patches" in texts(svg) and "a 7×7 grid of 4×4 patches" in texts(svg)
+    assert "the 49 patches" in svg_texts(svg) and "a 7×7 grid of 4×4 patches" in svg_texts(svg)
     # the digit (1 raster) + 49 patch panels + the colour bar
-    assert len(rasters(svg)) >= 51
+    assert len(svg_elements(svg, "image")) >= 51
 
 
 def test_patchify_equals_patches_times_linear(nb):
@@ -74,7 +47,7 @@ def test_stem_costs(nb):
     assert "(4160 vs 1088)" in out and "(200704 vs 50176)" in out
     assert any("text/html" in o.get("data", {}) for o in cell.outputs), "cost table"
     (svg,) = svgs(cell)
-    assert "what token (3, 3) sees" in texts(svg)
+    assert "what token (3, 3) sees" in svg_texts(svg)
 
 
 def test_anatomy(nb):
@@ -92,7 +65,7 @@ def test_training_curve_and_accuracy(nb):
     (acc,) = floats(r"test accuracy (\d+\.\d+)%", cell_text(cell))
     assert acc >= 55, acc  # measured 67.1; an untrained model is at ~10
     (svg,) = svgs(cell)
-    t = texts(svg)
+    t = svg_texts(svg)
     assert "training loss" in t and "validation accuracy" in t
     bars = [o for o in cell_outputs(cell, "display_data") if "<progress" in o.data.get("text/html", "")]
     assert bars and "374/374" in bars[-1].data["text/plain"]
@@ -101,9 +74,9 @@ def test_training_curve_and_accuracy(nb):
 def test_stage_feature_maps(nb):
     cell = nb["stages"]
     figs = svgs(cell)
-    titles = [texts(f) for f in figs]
+    titles = [svg_texts(f) for f in figs]
     assert len(figs) == 5, titles
-    assert "stage 1" in titles[0] and len(rasters(figs[0])) >= 16
+    assert "stage 1" in titles[0] and len(svg_elements(figs[0], "image")) >= 16
     assert "[H, W, C] → [H·W, C]" in titles[1]
     assert "after block 1" in titles[2] and "after block 2" in titles[3]
     assert "class token → patches" in titles[4]
@@ -121,8 +94,8 @@ def test_position_embedding_similarity(nb):
         r"4-neighbours (-?\d\.\d+) vs pairs 4 or more apart (-?\d\.\d+) \(initialization (-?\d\.\d+) vs (-?\d\.\d+)\)", out)
     assert nb_sim > far + 0.05 and abs(nb0 - far0) < 0.05
     maps, curve = svgs(cell)
-    assert "ViT Fig. 7" in texts(maps) and len(rasters(maps)) >= 49
-    assert "initialization" in texts(curve)
+    assert "ViT Fig. 7" in svg_texts(maps) and len(svg_elements(maps, "image")) >= 49
+    assert "initialization" in svg_texts(curve)
 
 
 def test_resolution_transfer(nb):
@@ -133,7 +106,7 @@ def test_resolution_transfer(nb):
     assert d2 > d1 + 4 and d2 > none + 4, (d2, d1, none)  # measured 55.4 vs 46.0 vs 40.6
     assert native_none < native - 5, (native, native_none)  # measured 69.8 vs 52.4
     (svg,) = svgs(cell)
-    t = texts(svg)
+    t = svg_texts(svg)
     assert "2D bicubic, 14×14" in t and "1D stretch, 14×14" in t
 
 
@@ -148,7 +121,7 @@ def test_overlapping_stem_learns_faster(nb):
     # measured: patchify loses 17 points, the overlapping stem 3
     assert drops["overlapping 8×8 / 4"] < drops["patchify 4×4 / 4"] - 5, drops
     (curve,) = svgs(cell)
-    t = texts(curve)
+    t = svg_texts(curve)
     assert "patchify 4×4 / 4, seed 0" in t and "overlapping 8×8 / 4, seed 0" in t
 
 
@@ -162,7 +135,7 @@ def test_class_token_vs_average_pooling(nb):
     for _, share, ink in shares:
         assert float(share) > 1.4 * float(ink), (share, ink)  # measured 58/64% on 31% of patches
     (bars,) = svgs(cell)
-    assert "class token" in texts(bars) and "global average pooling" in texts(bars)
+    assert "class token" in svg_texts(bars) and "global average pooling" in svg_texts(bars)
 
 
 def test_questions_and_exercises(nb):

@@ -8,11 +8,10 @@ import os
 import re
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook
+from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
 
 NOTEBOOK = "04-window-attention.ipynb"
 
@@ -34,31 +33,6 @@ def nb():
                 os.environ["GOSTUDY_RUNS"] = old
 
 
-def svgs(cell):
-    """The SVG documents a cell showed (displays and its result), parsed."""
-    out = []
-    for o in cell.outputs:
-        if "data" in o and "image/svg+xml" in o.data:
-            root = ET.fromstring(o.data["image/svg+xml"])
-            assert root.tag.endswith("svg")
-            out.append(root)
-    return out
-
-
-def texts(root):
-    return " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-
-
-def images(root):
-    return [e for e in root.iter() if e.tag.endswith("image")]
-
-
-def number(pattern, text):
-    m = re.search(pattern, text)
-    assert m, f"{pattern!r} not in {text!r}"
-    return float(m.group(1))
-
-
 def test_setup_reads_the_test_budget(nb):
     out = cell_text(nb["setup"])
     assert 'budget "test"' in out
@@ -68,14 +42,14 @@ def test_setup_reads_the_test_budget(nb):
 def test_partition_drawn_on_a_real_digit(nb):
     assert "test image 0 is a 7" in cell_text(nb["digit"])
     (root,) = svgs(nb["partition-draw"])
-    assert len(images(root)) >= 3, "three overlays of the digit"
-    assert "padding" in texts(root) and "M = 4" in texts(root)
+    assert len(svg_elements(root, "image")) >= 3, "three overlays of the digit"
+    assert "padding" in svg_texts(root) and "M = 4" in svg_texts(root)
     out = cell_text(nb["partition-graph"])
     assert "[1, 28, 28, 1] → (Float32)[4, 196, 1]" in out
-    assert number(r"differs from x by at most (\S+)", out) == 0
+    assert floats(r"differs from x by at most (\S+)", out)[0] == 0
     (root,) = svgs(nb["partition-graph"])
-    assert len(images(root)) >= 8, "4 plain + 4 shifted window panels"
-    assert "window 3 (the 4 corners)" in texts(root)
+    assert len(svg_elements(root, "image")) >= 8, "4 plain + 4 shifted window panels"
+    assert "window 3 (the 4 corners)" in svg_texts(root)
 
 
 def test_padding_one_side(nb):
@@ -86,9 +60,9 @@ def test_padding_one_side(nb):
 
 def test_shift_mask(nb):
     (root,) = svgs(nb["mask-draw"])
-    t = texts(root)
+    t = svg_texts(root)
     assert "window 3" in t and "mask regions" in t
-    assert len(images(root)) >= 5, "region map + 4 window masks"
+    assert len(svg_elements(root, "image")) >= 5, "region map + 4 window masks"
     out = cell_text(nb["mask-claim"])
     assert "largest distance 6" in out and "smallest distance 8" in out
     assert "far pairs let through: 0, near pairs masked: 0" in out
@@ -100,7 +74,7 @@ def test_shift_mask(nb):
 
 def test_relative_position_index(nb):
     (root,) = svgs(nb["index-plot"])
-    assert "relative position index" in texts(root)
+    assert "relative position index" in svg_texts(root)
     out = cell_text(nb["index-claim"])
     assert out.count("collisions 0, same offset → same row: true") == 2
     assert "index uses 169 distinct rows (0..168)" in out
@@ -109,11 +83,11 @@ def test_relative_position_index(nb):
 
 def test_cost_formula_equals_count(nb):
     (root,) = svgs(nb["cost"])
-    t = texts(root)
+    t = svg_texts(root)
     assert "MSA counted" in t and "W-MSA counted" in t
     out = cell_text(nb["cost-claim"])
     assert "equal at all 4 sizes: true" in out
-    assert number(r"multiply-adds: ([\d.]+)× less", out) == pytest.approx(13.8, abs=0.05)
+    assert floats(r"multiply-adds: ([\d.]+)× less", out)[0] == pytest.approx(13.8, abs=0.05)
 
 
 def test_model_size(nb):
@@ -123,11 +97,11 @@ def test_model_size(nb):
 def test_training_live_curve_and_accuracy(nb):
     roots = svgs(nb["train"])
     assert roots, "the live training curve"
-    t = texts(roots[-1])
+    t = svg_texts(roots[-1])
     assert "train loss" in t and "val accuracy" in t
     bars = [o for o in cell_outputs(nb["train"], "display_data") if "32/32" in o.data.get("text/plain", "")]
     assert bars, "the progress bar reached 32/32 steps"
-    acc = number(r"test accuracy ([\d.]+) on 1000 test images", cell_text(nb["train-claim"]))
+    acc = floats(r"test accuracy ([\d.]+) on 1000 test images", cell_text(nb["train-claim"]))[0]
     # Test budget: 32 steps on 2,048 images. Chance is 0.10 (±0.01 on 1,000 images); measured 0.23.
     assert acc >= 0.15
 
@@ -136,18 +110,18 @@ def test_feature_maps_and_attention(nb):
     out = cell_text(nb["analyze"])
     assert "stage 2 (patch merging, W-MSA, SW-MSA) (Float32)[8, 7, 7, 64]" in out
     (root,) = svgs(nb["features-plot"])
-    assert len(images(root)) >= 3 * 16, "16 channels per stage"
+    assert len(svg_elements(root, "image")) >= 3 * 16, "16 channels per stage"
     (root,) = svgs(nb["attention-plot"])
-    t = texts(root)
+    t = svg_texts(root)
     assert "SW-MSA, window 3, head 0" in t and "block 1 (shift 3)" in t
     out = cell_text(nb["attention-claim"])
-    assert number(r"masked keys: (\S+) ", out) <= 1e-6
-    assert number(r"rows sum to 1 within (\S+)", out) <= 1e-4
+    assert floats(r"masked keys: (\S+) ", out)[0] <= 1e-6
+    assert floats(r"rows sum to 1 within (\S+)", out)[0] <= 1e-4
 
 
 def test_bias_table_and_window_change(nb):
     (root,) = svgs(nb["bias-plot"])
-    t = texts(root)
+    t = svg_texts(root)
     assert "(13×13)" in t and "(27×27)" in t
     out = cell_text(nb["window-eval"])
     accs = [float(a) for a in re.findall(r"M' = 14, table by .*: test accuracy ([\d.]+)", out)]
@@ -158,7 +132,7 @@ def test_ablation(nb):
     md = [o.data["text/markdown"] for o in cell_outputs(nb["ablation"], "display_data") if "text/markdown" in o.data]
     assert md and md[-1].count("\n| ") == 3, "one row per variant"
     (root,) = svgs(nb["ablation"])
-    assert "no shift (W-MSA only)" in texts(root)
+    assert "no shift (W-MSA only)" in svg_texts(root)
     out = cell_text(nb["ablation-claim"])
     assert len(re.findall(r"full Swin − .* = [+-][\d.]+", out)) == 2
 
@@ -170,8 +144,8 @@ def test_questions_answered(nb):
     out = cell_text(nb["q-alternate"])
     assert "shifts [0 0]: a token draws on 49.0 tokens" in out
     assert "shifts [0 3 0 3]: a token draws on 196.0 tokens" in out
-    assert number(r"shifts \[0 3\]: a token draws on ([\d.]+)", out) > 49
-    assert number(r"max \|difference\| (\S+)", cell_text(nb["q-merge"])) < 1e-4
+    assert floats(r"shifts \[0 3\]: a token draws on ([\d.]+)", out)[0] > 49
+    assert floats(r"max \|difference\| (\S+)", cell_text(nb["q-merge"]))[0] < 1e-4
 
 
 def test_notebook_structure():

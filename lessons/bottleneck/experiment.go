@@ -2,15 +2,13 @@ package bottleneck
 
 import (
 	"fmt"
-	"iter"
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
-	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/datasets/mnist"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
 
@@ -120,28 +118,7 @@ func Data(cfg Config, seed int64) (*experiment.Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mnist: %w", err)
 	}
-	trainDS, err := mnist.TrainDataset(tr, cfg.BatchSize, uint64(seed), cfg.MaxShift)
-	if err != nil {
-		return nil, err
-	}
-	valDS, err := mnist.EvalDataset(val, cfg.EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	testDS, err := mnist.EvalDataset(test, cfg.EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	steps, err := trainDS.BatchesPerEpoch(0)
-	if err != nil {
-		return nil, err
-	}
-	return &experiment.Data{
-		Train:         func(epoch int) iter.Seq2[train.Batch, error] { return trainDS.EpochIter(epoch) },
-		StepsPerEpoch: steps,
-		Val:           valDS,
-		Test:          testDS,
-	}, nil
+	return lesson.MNISTData(tr, val, test, cfg.BatchSize, cfg.EvalBatch, cfg.MaxShift, seed)
 }
 
 // Model is the experiment's model function: logits [B, 10] for images [B, 28, 28, 1]. In
@@ -163,11 +140,9 @@ var Experiment = &experiment.Experiment[Config]{
 	Defaults:    DefaultConfig,
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: func(Config) []metric.Interface {
-		return []metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}
-	},
-	Data:   Data,
-	Select: experiment.Selection{Metric: "acc", Maximize: true},
+	Metrics:     lesson.Accuracy[Config],
+	Data:        Data,
+	Select:      lesson.BestAccuracy,
 	// timm has no model with these variables: its ResNet stem is a 7×7 conv (this one is 3×3
 	// for 28×28 digits) and its ConvNeXt downsamples in the first stage after a stride-2 stem.
 	// Export writes safetensors with the same (timm-style) names, and ONNX.

@@ -2,13 +2,11 @@ package dropout
 
 import (
 	"fmt"
-	"iter"
 	"sync"
 
-	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
-	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gostudy/gostudy/datasets/mnist"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
 
@@ -89,24 +87,7 @@ func Data(cfg NetConfig, seed int64) (*experiment.Data, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dropout data: %w", err)
 	}
-	ds, err := mnist.TrainDataset(trainSet, cfg.BatchSize, uint64(seed), cfg.MaxShift)
-	if err != nil {
-		return nil, err
-	}
-	val, err := mnist.EvalDataset(valSet, cfg.EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	test, err := mnist.EvalDataset(testSet, cfg.EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	return &experiment.Data{
-		Train:         func(epoch int) iter.Seq2[train.Batch, error] { return ds.EpochIter(epoch) },
-		StepsPerEpoch: trainSet.Len() / cfg.BatchSize,
-		Val:           val,
-		Test:          test,
-	}, nil
+	return lesson.MNISTData(trainSet, valSet, testSet, cfg.BatchSize, cfg.EvalBatch, cfg.MaxShift, seed)
 }
 
 // Exp is the lesson's registered experiment: the residual network of [NetConfig] trained on
@@ -119,11 +100,9 @@ var Exp = &experiment.Experiment[NetConfig]{
 	Defaults:    DefaultNet,
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: func(NetConfig) []metric.Interface {
-		return []metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}
-	},
-	Data:   Data,
-	Select: experiment.Selection{Metric: "acc", Maximize: true},
+	Metrics:     lesson.Accuracy[NetConfig],
+	Data:        Data,
+	Select:      lesson.BestAccuracy,
 }
 
 func init() { experiment.MustRegister(Exp) }

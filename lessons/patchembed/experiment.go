@@ -2,12 +2,9 @@ package patchembed
 
 import (
 	"fmt"
-	"iter"
 	"slices"
 
-	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/loss"
-	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gostudy/gostudy/datasets/batching"
 	"github.com/gostudy/gostudy/datasets/mnist"
 	"github.com/gostudy/gostudy/lessons/lesson"
@@ -61,24 +58,11 @@ func Data(cfg RunConfig, seed int64) (*experiment.Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr, err := mnist.TrainDataset(trainSet, cfg.BatchSize, uint64(seed), cfg.MaxShift)
+	data, err := lesson.MNISTData(trainSet, valSet, testSet, cfg.BatchSize, EvalBatch, cfg.MaxShift, seed)
 	if err != nil {
 		return nil, fmt.Errorf("patchembed: %w", err)
 	}
-	val, err := mnist.EvalDataset(valSet, EvalBatch)
-	if err != nil {
-		return nil, fmt.Errorf("patchembed: %w", err)
-	}
-	test, err := mnist.EvalDataset(testSet, EvalBatch)
-	if err != nil {
-		return nil, fmt.Errorf("patchembed: %w", err)
-	}
-	return &experiment.Data{
-		Train:         func(epoch int) iter.Seq2[train.Batch, error] { return tr.EpochIter(epoch) },
-		StepsPerEpoch: trainSet.Len() / cfg.BatchSize,
-		Val:           val,
-		Test:          test,
-	}, nil
+	return data, nil
 }
 
 // Timm names the timm model with the same state_dict: the patch-stem models are timm's
@@ -103,12 +87,10 @@ var Exp = &experiment.Experiment[RunConfig]{
 	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: func(RunConfig) []metric.Interface {
-		return []metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}
-	},
-	Data:   Data,
-	Select: experiment.Selection{Metric: "acc", Maximize: true},
-	Timm:   Timm,
+	Metrics:     lesson.Accuracy[RunConfig],
+	Data:        Data,
+	Select:      lesson.BestAccuracy,
+	Timm:        Timm,
 }
 
 func init() { experiment.MustRegister(Exp) }

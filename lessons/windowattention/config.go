@@ -182,24 +182,7 @@ func Data(c Config, seed int64) (*experiment.Data, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds, err := mnist.TrainDataset(tr, c.BatchSize, uint64(seed), c.MaxShift)
-	if err != nil {
-		return nil, err
-	}
-	vds, err := mnist.EvalDataset(val, EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	tds, err := mnist.EvalDataset(test, EvalBatch)
-	if err != nil {
-		return nil, err
-	}
-	return &experiment.Data{
-		Train:         ds.EpochIter,
-		StepsPerEpoch: tr.Len() / c.BatchSize,
-		Val:           vds,
-		Test:          tds,
-	}, nil
+	return lesson.MNISTData(tr, val, test, c.BatchSize, EvalBatch, c.MaxShift, seed)
 }
 
 // EnvRuns names the environment variable that overrides where runs are stored.

@@ -5,8 +5,8 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
-	"github.com/gomlx/gomlx/ml/train/metric"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
 
@@ -42,13 +42,11 @@ var Experiment = &experiment.Experiment[Config]{
 		}
 		return []*graph.Node{Forward(scope, inputs[0], c, Hooks{})}
 	},
-	Loss: loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: func(Config) []metric.Interface {
-		return []metric.Interface{metric.NewSparseCategoricalAccuracy("Accuracy", "acc")}
-	},
-	Data:   Data,
-	Select: experiment.Selection{Metric: "acc", Maximize: true},
-	Timm:   Timm,
+	Loss:    loss.SparseCategoricalCrossEntropyLogits,
+	Metrics: lesson.Accuracy[Config],
+	Data:    Data,
+	Select:  lesson.BestAccuracy,
+	Timm:    Timm,
 }
 
 func init() { experiment.MustRegister(Experiment) }

@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
+	"github.com/gostudy/gostudy/pkg/export/exporttest"
 	"github.com/gostudy/gostudy/pkg/nn"
 	"github.com/gostudy/gostudy/pkg/safetensors"
 )
@@ -96,17 +97,6 @@ func readRaw(t *testing.T, path string) []float32 {
 	return out
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	var m float64
-	for i := range a {
-		m = max(m, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return m
-}
-
 func TestSafetensorsNamesMatchTimm(t *testing.T) {
 	run := trainDigits(t, "vit")
 	path := filepath.Join(t.TempDir(), "vit.safetensors")
@@ -172,7 +162,7 @@ func TestSafetensorsNamesMatchTimm(t *testing.T) {
 			t.Errorf("%s: no such variable in the checkpoint", k)
 			continue
 		}
-		if d := maxAbsDiff(flatF32(t, f.Tensors[k]), flatF32(t, v.MustValue())); d != 0 {
+		if d := exporttest.MaxAbsDiff(flatF32(t, f.Tensors[k]), flatF32(t, v.MustValue())); d != 0 {
 			t.Errorf("%s differs from the checkpoint by %g", k, d)
 		}
 	}
@@ -205,7 +195,7 @@ func TestSafetensorsLoadsIntoTimm(t *testing.T) {
 		t.Fatalf("timm load: %v\n%s", err, out)
 	}
 	got := readRaw(t, filepath.Join(dir, "y.bin"))
-	d := maxAbsDiff(got, flatF32(t, want4[0]))
+	d := exporttest.MaxAbsDiff(got, flatF32(t, want4[0]))
 	t.Logf("timm vs GoMLX logits: max |diff| = %.3g (%s)", d, strings.TrimSpace(string(out)))
 	if d > 1e-4 {
 		t.Errorf("timm logits differ from GoMLX's by %g > 1e-4", d)

@@ -6,8 +6,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,21 +16,9 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
+	"github.com/gostudy/gostudy/pkg/export/exporttest"
 	"github.com/gostudy/gostudy/pkg/safetensors"
 )
-
-// onnxScript runs an ONNX file with onnxruntime on a float32 input and writes the first output.
-const onnxScript = `
-import json, sys
-import numpy as np, onnxruntime as ort
-ort.set_default_logger_severity(3)
-model, xin, shape, yout = sys.argv[1:5]
-s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-x = np.fromfile(xin, dtype=np.float32).reshape(json.loads(shape))
-y = s.run(None, {s.get_inputs()[0].name: x})[0]
-y.astype(np.float32).tofile(yout)
-print("onnxruntime", ort.__version__, "inputs", [i.name for i in s.get_inputs()], "outputs", [o.name for o in s.get_outputs()], "shape", list(y.shape))
-`
 
 // TestONNXMatchesGoMLX exports trained digits models (MLP, strided CNN, ViT) to ONNX, runs
 // the files with onnxruntime in Python and compares the logits with GoMLX's.
@@ -57,18 +45,15 @@ func TestONNXMatchesGoMLX(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			writeRaw(t, filepath.Join(dir, "x.bin"), flatF32(t, in))
-			out, err := exec.Command(py, "-c", onnxScript, path, filepath.Join(dir, "x.bin"), "[4,16,16,1]",
-				filepath.Join(dir, "y.bin")).CombinedOutput()
+			got, err := exporttest.ONNXRuntime(py, path, in)
 			if err != nil {
-				t.Fatalf("onnxruntime: %v\n%s", err, out)
+				t.Fatal(err)
 			}
-			if !strings.Contains(string(out), "'input'") || !strings.Contains(string(out), "[4, 10]") {
-				t.Errorf("unexpected graph signature: %s", out)
+			if !slices.Equal(got.Inputs, []string{"input"}) || !slices.Equal(got.Shape, []int{4, 10}) {
+				t.Errorf("unexpected graph signature: inputs %v, output shape %v", got.Inputs, got.Shape)
 			}
-			got := readRaw(t, filepath.Join(dir, "y.bin"))
-			d := maxAbsDiff(got, flatF32(t, want[0]))
-			t.Logf("%s: onnxruntime vs GoMLX max |diff| = %.3g; %s", arch, d, strings.TrimSpace(string(out)))
+			d := exporttest.MaxAbsDiff(got.Output, flatF32(t, want[0]))
+			t.Logf("%s: onnxruntime %s vs GoMLX max |diff| = %.3g", arch, got.Version, d)
 			if d > 1e-4 {
 				t.Errorf("onnxruntime output differs from GoMLX's by %g > 1e-4", d)
 			}

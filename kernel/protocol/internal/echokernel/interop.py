@@ -57,7 +57,12 @@ def nudge(kc):
 
 
 def main(kernel_bin):
-    tmp = tempfile.mkdtemp(prefix="echokernel-")
+    with tempfile.TemporaryDirectory(prefix="echokernel-") as tmp:
+        run(kernel_bin, tmp)
+    print("interop ok")
+
+
+def run(kernel_bin, tmp):
     kdir = os.path.join(tmp, "kernels", "echo")
     os.makedirs(kdir)
     with open(os.path.join(kdir, "kernel.json"), "w") as f:
@@ -132,7 +137,6 @@ def main(kernel_bin):
     # shutdown_request on control; the kernel must exit by itself, not be killed
     km.shutdown_kernel(now=False)
     check(proc.returncode == 0, "kernel exit code %r" % proc.returncode)
-    print("interop ok")
 
 
 if __name__ == "__main__":

@@ -506,28 +506,49 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 		}
 		return &ExecError{Name: "SessionError", Value: err.Error(), Traceback: []string{"the kernel could not prepare its Go session: " + err.Error()}}
 	}
-	prog, err := e.sess.Compile(ctx, n, p)
+	prog, err := e.compile(ctx, n, p)
 	if err != nil {
-		var ce *compiler.CompileError
-		if errors.As(err, &ce) {
-			lines := ce.Format(n, e.source(n))
-			return &ExecError{Name: "CompileError", Value: ce.Diagnostics[0].String(), Traceback: lines}
-		}
-		if ctx.Err() != nil {
-			return &ExecError{Name: "Interrupted", Value: "compilation was interrupted"}
-		}
-		return &ExecError{Name: "BuildError", Value: err.Error(), Traceback: strings.Split(err.Error(), "\n")}
+		return err
 	}
 	for _, note := range prog.Notes {
 		sink.Stream("stderr", "note: "+note+"\n")
 	}
 	t := time.Now()
 	err = e.run(ctx, prog, sink, true)
+	if errors.Is(err, errRunnerRestarted) {
+		// The cell was compiled against variables the old runner held; compile it again
+		// without them (a cell that uses one now says it is undefined) and run it once more.
+		if prog, err = e.compile(context.WithoutCancel(ctx), n, p); err == nil {
+			err = e.run(context.WithoutCancel(ctx), prog, sink, false)
+		}
+	}
 	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
 		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
 		"run", time.Since(t).Round(time.Millisecond))
 	return err
 }
+
+// compile compiles cell n, turning failures into the cell's error.
+func (e *Engine) compile(ctx context.Context, n int, p compiler.Parsed) (*compiler.Program, error) {
+	prog, err := e.sess.Compile(ctx, n, p)
+	if err == nil {
+		return prog, nil
+	}
+	var ce *compiler.CompileError
+	if errors.As(err, &ce) {
+		lines := ce.Format(n, e.source(n))
+		return nil, &ExecError{Name: "CompileError", Value: ce.Diagnostics[0].String(), Traceback: lines}
+	}
+	if ctx.Err() != nil {
+		return nil, &ExecError{Name: "Interrupted", Value: "compilation was interrupted"}
+	}
+	return nil, &ExecError{Name: "BuildError", Value: err.Error(), Traceback: strings.Split(err.Error(), "\n")}
+}
+
+// errRunnerRestarted is run's answer when the runner could not load a cell because a
+// package it had loaded was rebuilt: the runner was restarted, and the cell must be compiled
+// again without the variables the old runner held.
+var errRunnerRestarted = errors.New("the runner was restarted to load a changed package")
 
 // run sends a compiled program to the runner and forwards its events until it is done.
 func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, retry bool) error {
@@ -569,7 +590,7 @@ func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, ret
 					// only a fresh runner can load the new version.
 					lost := e.killRunner()
 					sink.Stream("stderr", fmt.Sprintf("note: a package changed since the runner loaded it; the runner was restarted%s\n", lostVars(lost)))
-					return e.run(context.WithoutCancel(ctx), prog, sink, false)
+					return errRunnerRestarted
 				}
 				return e.cellError(prog.Cell, ev.Error)
 			}

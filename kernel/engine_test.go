@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -287,4 +288,47 @@ func TestEngineInterrupt(t *testing.T) {
 		t.Errorf("kernel unusable after interrupt: %q", got)
 	}
 	_ = os.Getpid()
+}
+
+// TestEnginePackageChangedRestartsRunner edits a local package that a cell already loaded:
+// the runner cannot load a second version of it, so the kernel restarts the runner, says
+// which variables were lost, and runs the cell there with the new version.
+func TestEnginePackageChangedRestartsRunner(t *testing.T) {
+	e := newTestEngine(t)
+	c := &cellRun{e: e, t: t}
+	lib := filepath.Join(e.dir, "locallib", "lib.go")
+	write := func(v int) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		src := "// Package locallib is a local package edited during the test.\npackage locallib\n\n// Version says which edit this is.\nfunc Version() int { return " + strconv.Itoa(v) + " }\n"
+		if err := os.WriteFile(lib, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// Some filesystems keep coarse modification times; make the edit visible.
+		later := time.Now().Add(time.Duration(v) * time.Second)
+		_ = os.Chtimes(lib, later, later)
+	}
+	write(1)
+	const imp = "import \"" + sessionModule + "/locallib\"\n"
+	c.ok("kept := 7")
+	if got := c.ok(imp + "locallib.Version()").text(); got != "1" {
+		t.Fatalf("Version() = %q, want 1", got)
+	}
+	write(2)
+	rec := c.ok(imp + "locallib.Version() * 10")
+	if got := rec.text(); got != "20" {
+		t.Errorf("after the edit: %q, want 20", got)
+	}
+	if s := rec.stderr.String(); !strings.Contains(s, "a package changed since the runner loaded it") || !strings.Contains(s, "kept") {
+		t.Errorf("no restart note naming the lost variable; stderr: %q", s)
+	}
+	// The lost variable is gone for good: using it is a compile error, not a crash.
+	if _, err := c.exec("kept + 1"); err == nil || !strings.Contains(err.Error(), "undefined: kept") {
+		t.Errorf("using the lost variable: %v, want undefined: kept", err)
+	}
+	if got := c.ok("kept := 8\nkept").text(); got != "8" {
+		t.Errorf("redeclared kept = %q", got)
+	}
 }

@@ -180,11 +180,13 @@ func (r *proc) call(c Command) (cellErr *CellError) {
 		}
 	}()
 	p, err := plugin.Open(c.Plugin)
-	// The mapping survives the file: removing it now keeps long sessions from filling the disk.
-	_ = os.Remove(c.Plugin)
 	if err != nil {
+		// The file stays: the kernel retries it in a fresh runner when the load failed
+		// because a package changed (the session directory goes at shutdown anyway).
 		return &CellError{Name: "LoadError", Value: err.Error()}
 	}
+	// The mapping survives the file: removing it now keeps long sessions from filling the disk.
+	_ = os.Remove(c.Plugin)
 	sym, err := p.Lookup(EntryPoint)
 	if err != nil {
 		return &CellError{Name: "LoadError", Value: err.Error()}

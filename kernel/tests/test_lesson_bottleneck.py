@@ -3,7 +3,7 @@ kernel at the test budget; the printed claims and the figures are asserted."""
 
 import os
 import re
-import shutil
+import tempfile
 
 import pytest
 
@@ -12,12 +12,18 @@ from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elem
 
 @pytest.fixture(scope="module")
 def nb():
-    cells = execute_notebook("03-bottlenecks.ipynb")
-    yield cells
-    # The notebook trains into a fresh temporary folder it prints; remove it.
-    m = re.search(r"runs are kept in (\S+)", cell_text(cells["setup"]))
-    if m and os.path.basename(m.group(1)).startswith("gostudy-bottleneck-runs-"):
-        shutil.rmtree(m.group(1), ignore_errors=True)
+    # A fresh runs folder, so every execution trains (and draws its live curve) instead of
+    # reading back runs an earlier execution finished.
+    old = os.environ.get("GOSTUDY_RUNS")
+    with tempfile.TemporaryDirectory(prefix="bottleneck-runs-") as runs:
+        os.environ["GOSTUDY_RUNS"] = runs
+        try:
+            yield execute_notebook("03-bottlenecks.ipynb")
+        finally:
+            if old is None:
+                os.environ.pop("GOSTUDY_RUNS", None)
+            else:
+                os.environ["GOSTUDY_RUNS"] = old
 
 
 def test_setup_reads_the_budget(nb):

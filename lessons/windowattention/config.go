@@ -2,9 +2,6 @@ package windowattention
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/gostudy/gostudy/datasets/batching"
@@ -185,29 +182,6 @@ func Data(c Config, seed int64) (*experiment.Data, error) {
 	return lesson.MNISTData(tr, val, test, c.BatchSize, EvalBatch, c.MaxShift, seed)
 }
 
-// EnvRuns names the environment variable that overrides where runs are stored.
-const EnvRuns = "GOSTUDY_RUNS"
-
-// RunsDir is where the lesson keeps its runs: $GOSTUDY_RUNS when set, else the runs/ folder at
-// the root of the gostudy checkout that holds the working directory (git-ignored), else "runs".
-// Notebooks run in notebooks/, so a plain "runs" would scatter run folders there.
-func RunsDir() string {
-	if d := strings.TrimSpace(os.Getenv(EnvRuns)); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "runs"
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
-			strings.Contains(string(b), "module github.com/gostudy/gostudy") {
-			return filepath.Join(dir, "runs")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "runs"
-		}
-		dir = parent
-	}
-}
+// RunsDir is where the lesson keeps its runs: lesson.RunsDir ($GOSTUDY_RUNS, else the
+// checkout's runs/ folder).
+func RunsDir() string { return lesson.RunsDir() }

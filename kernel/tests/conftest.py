@@ -1,8 +1,10 @@
 """Shared fixtures for the kernel's Python tests: a running gostudy kernel and helpers that
 execute code and collect what the kernel publishes, the way a front end sees it."""
 
+import contextlib
 import os
 import queue
+import tempfile
 import time
 
 import pytest
@@ -182,4 +184,21 @@ def floats(pattern, text):
     m = re.search(pattern, text)
     assert m, f"{pattern!r} not found in:\n{text}"
     return [float(g) for g in m.groups()]
+
+
+@contextlib.contextmanager
+def fresh_runs(prefix):
+    """Point GOSTUDY_RUNS (where lessons keep their runs) at a new temporary folder for the
+    block, so a notebook trains (and draws its live curves) instead of reusing runs an earlier
+    execution finished; the folder is removed and the old value restored afterwards."""
+    old = os.environ.get("GOSTUDY_RUNS")
+    with tempfile.TemporaryDirectory(prefix=prefix) as runs:
+        os.environ["GOSTUDY_RUNS"] = runs
+        try:
+            yield runs
+        finally:
+            if old is None:
+                os.environ.pop("GOSTUDY_RUNS", None)
+            else:
+                os.environ["GOSTUDY_RUNS"] = old
 

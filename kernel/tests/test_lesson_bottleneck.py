@@ -1,29 +1,17 @@
 """Lesson 3 (bottlenecks: ResNet, ResNeXt, ConvNeXt) executed headless through the gostudy
 kernel at the test budget; the printed claims and the figures are asserted."""
 
-import os
 import re
-import tempfile
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
 
 
 @pytest.fixture(scope="module")
 def nb():
-    # A fresh runs folder, so every execution trains (and draws its live curve) instead of
-    # reading back runs an earlier execution finished.
-    old = os.environ.get("GOSTUDY_RUNS")
-    with tempfile.TemporaryDirectory(prefix="bottleneck-runs-") as runs:
-        os.environ["GOSTUDY_RUNS"] = runs
-        try:
-            yield execute_notebook("03-bottlenecks.ipynb")
-        finally:
-            if old is None:
-                os.environ.pop("GOSTUDY_RUNS", None)
-            else:
-                os.environ["GOSTUDY_RUNS"] = old
+    with fresh_runs("bottleneck-runs-"):
+        yield execute_notebook("03-bottlenecks.ipynb")
 
 
 def test_setup_reads_the_budget(nb):

@@ -6,31 +6,22 @@ live curve instead of reading back runs a previous execution left."""
 
 import os
 import re
-import tempfile
 import time
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, svg_elements, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
 
 NOTEBOOK = "04-window-attention.ipynb"
 
 
 @pytest.fixture(scope="module")
 def nb():
-    old = os.environ.get("GOSTUDY_RUNS")
-    with tempfile.TemporaryDirectory(prefix="windowattention-runs-") as runs:
-        os.environ["GOSTUDY_RUNS"] = runs
-        try:
-            start = time.time()
-            cells = execute_notebook(NOTEBOOK)
-            print(f"\n{NOTEBOOK}: executed in {time.time() - start:.0f} s")
-            yield cells
-        finally:
-            if old is None:
-                os.environ.pop("GOSTUDY_RUNS", None)
-            else:
-                os.environ["GOSTUDY_RUNS"] = old
+    with fresh_runs("windowattention-runs-"):
+        start = time.time()
+        cells = execute_notebook(NOTEBOOK)
+        print(f"\n{NOTEBOOK}: executed in {time.time() - start:.0f} s")
+        yield cells
 
 
 def test_setup_reads_the_test_budget(nb):

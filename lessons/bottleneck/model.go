@@ -143,14 +143,14 @@ func (n Net) StageGroupWidth(s int) int {
 // blockConfig is the pkg/nn bottleneck config of stage s. pkg/nn (like timm) derives the
 // middle width as ⌊planes·base_width/64⌋·cardinality; base_width = ⌈64·d/planes⌉ makes that
 // exactly d·cardinality for planes ≤ 64·d.
-func (n Net) blockConfig(s, stride int) nn.BottleneckConfig {
+func (n Net) blockConfig(s int) nn.BottleneckConfig {
 	card := 1
 	if n.Arch == ArchResNeXt {
 		card = n.Cardinality
 	}
 	d := n.StageGroupWidth(s)
 	p := n.Planes[s]
-	cfg := nn.BottleneckConfig{Planes: p, Stride: stride, Cardinality: card, BaseWidth: (64*d + p - 1) / p}
+	cfg := nn.BottleneckConfig{Planes: p, Cardinality: card, BaseWidth: (64*d + p - 1) / p}
 	if cfg.Width() != card*d {
 		// Only reachable for d < planes/64, far outside this lesson's sizes.
 		panic(fmt.Errorf("bottleneck stage %d: cannot express %d×%dd at planes %d in timm's base_width", s+1, card, d, p))
@@ -183,26 +183,22 @@ func (n Net) Features(scope *model.Scope, x *Node) []*Node {
 	if n.Arch == ArchConvNeXt {
 		return n.convNeXtFeatures(scope, x)
 	}
-	x = nn.Conv2d(scope.In("conv1"), x, nn.Conv2dConfig{Out: n.StemWidth, Kernel: 3, Stride: 2, Padding: 1})
-	x = nn.ReLU(nn.BatchNorm2d(scope.In("bn1"), x, nn.BatchNormConfig{}))
-	feats := []*Node{x}
-	for s, blocks := range n.Blocks {
-		layer := scope.In("layer%d", s+1)
-		for i := range blocks {
-			stride := 1
-			if i == 0 && s > 0 {
-				stride = 2
-			}
-			blk := layer.In("%d", i)
-			if n.Arch == ArchBasic {
-				x = nn.BasicBlock(blk, x, nn.BasicBlockConfig{Planes: n.Planes[s], Stride: stride})
-			} else {
-				x = nn.Bottleneck(blk, x, n.blockConfig(s, stride))
-			}
+	return nn.ResNetFeatures(n.resNetConfig())(scope, x)
+}
+
+// resNetConfig is the pkg/nn ResNet of a basic, bottleneck or ResNeXt Net: a 3×3 stride-2
+// stem (14×14), then stages that halve the map, each stage's 3×3 as wide as the Net asks.
+func (n Net) resNetConfig() nn.ResNetConfig {
+	cfg := nn.ResNetConfig{InChannels: 1, NumClasses: Classes, StemWidth: n.StemWidth, StemStride: 2,
+		Bottleneck: n.Arch != ArchBasic, Layers: n.Blocks, Planes: n.Planes}
+	if cfg.Bottleneck {
+		for s := range n.Planes {
+			b := n.blockConfig(s)
+			cfg.Cardinality = b.Cardinality
+			cfg.BaseWidths = append(cfg.BaseWidths, b.BaseWidth)
 		}
-		feats = append(feats, x)
 	}
-	return feats
+	return cfg
 }
 
 // convNeXtFeatures is nn.ConvNeXt up to the head, keeping the stem's and each stage's output.
@@ -226,14 +222,16 @@ func (n Net) convNeXtFeatures(scope *model.Scope, x *Node) []*Node {
 
 // Logits is the classifier: features, global average pool, (ConvNeXt: head LayerNorm), fc.
 func (n Net) Logits(scope *model.Scope, x *Node) *Node {
-	feats := n.Features(scope, x)
-	pooled := nn.GlobalAvgPool2d(feats[len(feats)-1])
-	if n.Arch == ArchConvNeXt {
-		head := scope.In("head")
-		pooled = nn.LayerNorm(head.In("norm"), pooled, 1e-6)
-		return nn.Linear(head.In("fc"), pooled, Classes, true)
+	if n.Arch != ArchConvNeXt {
+		if err := n.Validate(); err != nil {
+			panic(err)
+		}
+		return nn.ResNet(n.resNetConfig())(scope, x)
 	}
-	return nn.Linear(scope.In("fc"), pooled, Classes, true)
+	feats := n.Features(scope, x)
+	head := scope.In("head")
+	pooled := nn.LayerNorm(head.In("norm"), nn.GlobalAvgPool2d(feats[len(feats)-1]), 1e-6)
+	return nn.Linear(head.In("fc"), pooled, Classes, true)
 }
 
 // StageNames names Features' outputs.

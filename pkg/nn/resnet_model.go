@@ -21,6 +21,11 @@ type ResNetConfig struct {
 	// ⌊planes·BaseWidth/64⌋·Cardinality channels); zero values mean plain ResNet.
 	Cardinality int
 	BaseWidth   int
+	// BaseWidths, when set, gives each stage its own base width (overriding BaseWidth). timm
+	// has one base_width for all stages; per-stage widths let an ablation match a plain
+	// bottleneck's parameters stage by stage (lessons/bottleneck). Variable names and shapes
+	// stay timm's.
+	BaseWidths []int
 }
 
 // ResNetTiny28 is a ResNet for 28×28 one-channel images (MNIST): BasicBlocks [2, 2, 2] at 16,
@@ -68,8 +73,12 @@ func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *Node) []*Node 
 				}
 				blk := layer.In("%d", i)
 				if cfg.Bottleneck {
+					baseWidth := cfg.BaseWidth
+					if s < len(cfg.BaseWidths) {
+						baseWidth = cfg.BaseWidths[s]
+					}
 					x = Bottleneck(blk, x, BottleneckConfig{Planes: cfg.Planes[s], Stride: stride,
-						Cardinality: cfg.Cardinality, BaseWidth: cfg.BaseWidth})
+						Cardinality: cfg.Cardinality, BaseWidth: baseWidth})
 				} else {
 					x = BasicBlock(blk, x, BasicBlockConfig{Planes: cfg.Planes[s], Stride: stride})
 				}

@@ -283,7 +283,7 @@ func MeasureInNetwork(backend compute.Backend, tr *Trained, images *tensors.Tens
 		gap, scale := 0.0, 0.0
 		for j := range b {
 			e := argmax(evalLogits[j*10 : (j+1)*10])
-			m := argmaxF64(a.probSum[j*10 : (j+1)*10])
+			m := argmax(a.probSum[j*10 : (j+1)*10])
 			if m == int(labels[j]) {
 				mcCorrect++
 			}
@@ -303,17 +303,8 @@ func MeasureInNetwork(backend compute.Backend, tr *Trained, images *tensors.Tens
 	return res, nil
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-func argmaxF64(v []float64) int {
+// argmax is the index of v's first largest element.
+func argmax[T float32 | float64](v []T) int {
 	best := 0
 	for i, x := range v {
 		if x > v[best] {

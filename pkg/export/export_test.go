@@ -2,11 +2,9 @@ package export
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,30 +68,6 @@ func flatF32(t *testing.T, x *tensors.Tensor) []float32 {
 	t.Helper()
 	var out []float32
 	x.MustConstFlatData(func(flat any) { out = append(out, flat.([]float32)...) })
-	return out
-}
-
-func writeRaw(t *testing.T, path string, v []float32) {
-	t.Helper()
-	b := make([]byte, 4*len(v))
-	for i, f := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readRaw(t *testing.T, path string) []float32 {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]float32, len(b)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
 	return out
 }
 
@@ -188,13 +162,18 @@ func TestSafetensorsLoadsIntoTimm(t *testing.T) {
 	}
 	// With the reference venv (PyTorch + timm), load the file into timm and compare logits.
 	dir := t.TempDir()
-	writeRaw(t, filepath.Join(dir, "x.bin"), flatF32(t, in))
+	if err := exporttest.WriteFloat32s(filepath.Join(dir, "x.bin"), flatF32(t, in)); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(py, "-c", timmScript, path, filepath.Join(dir, "x.bin"), "[4,16,16,1]", filepath.Join(dir, "y.bin"))
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("timm load: %v\n%s", err, out)
 	}
-	got := readRaw(t, filepath.Join(dir, "y.bin"))
+	got, err := exporttest.ReadFloat32s(filepath.Join(dir, "y.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := exporttest.MaxAbsDiff(got, flatF32(t, want4[0]))
 	t.Logf("timm vs GoMLX logits: max |diff| = %.3g (%s)", d, strings.TrimSpace(string(out)))
 	if d > 1e-4 {

@@ -61,11 +61,7 @@ func ONNXRuntime(python, path string, x *tensors.Tensor) (*Result, error) {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	in, out := filepath.Join(dir, "x.bin"), filepath.Join(dir, "y.bin")
-	b := make([]byte, 4*len(flat))
-	for i, f := range flat {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
-	}
-	if err := os.WriteFile(in, b, 0o644); err != nil {
+	if err := WriteFloat32s(in, flat); err != nil {
 		return nil, err
 	}
 	shape, _ := json.Marshal(x.Shape().Dimensions)
@@ -88,15 +84,36 @@ func ONNXRuntime(python, path string, x *tensors.Tensor) (*Result, error) {
 		return nil, fmt.Errorf("onnxruntime summary %q: %w", stdout, err)
 	}
 	r.Version, r.Inputs, r.Outputs, r.Shape = summary.Version, summary.Inputs, summary.Outputs, summary.Shape
-	raw, err := os.ReadFile(out)
+	if r.Output, err = ReadFloat32s(out); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// WriteFloat32s writes v as raw little-endian float32 (numpy's "<f4"), the format the
+// Python side of these checks reads with np.fromfile.
+func WriteFloat32s(path string, v []float32) error {
+	b := make([]byte, 4*len(v))
+	for i, f := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(f))
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// ReadFloat32s reads a file of raw little-endian float32 values.
+func ReadFloat32s(path string) ([]float32, error) {
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	r.Output = make([]float32, len(raw)/4)
-	for i := range r.Output {
-		r.Output[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	if len(raw)%4 != 0 {
+		return nil, fmt.Errorf("%s: %d bytes is not a whole number of float32s", path, len(raw))
 	}
-	return &r, nil
+	out := make([]float32, len(raw)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out, nil
 }
 
 // MaxAbsDiff is the largest |a[i] − b[i]|, or +Inf when the lengths differ.

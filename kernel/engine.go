@@ -60,6 +60,11 @@ type EngineOptions struct {
 	Log     *slog.Logger // kernel log (stderr of the kernel process)
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
+	// KeepPlugins, when set, is a folder that receives a copy of every compiled cell
+	// (cell<N>-<run>.so) before it runs. The runner deletes a plugin once loaded; the copies
+	// let a benchmark replay the same cells in a runner on another machine (a GPU box has
+	// no Go toolchain to compile them).
+	KeepPlugins string
 }
 
 // Engine executes cells for one kernel session.
@@ -123,6 +128,10 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 
 // Dir is the session module directory.
 func (e *Engine) Dir() string { return e.dir }
+
+// RunnerBinary is the path of the session's runner executable, once the session is ready
+// (after the first cell); the plugins of this session load only into this binary.
+func (e *Engine) RunnerBinary() string { return e.runnerBin }
 
 // prepare writes the session module, learns the plugin build flags, builds the runner and
 // compiles the packages most cells use.
@@ -572,6 +581,11 @@ func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, ret
 		e.done = nil
 		e.mu.Unlock()
 	}()
+	if e.opts.KeepPlugins != "" {
+		if err := copyFile(prog.Plugin, filepath.Join(e.opts.KeepPlugins, fmt.Sprintf("cell%d-%d.so", prog.Cell, id))); err != nil {
+			return &ExecError{Name: "KeepPluginsError", Value: err.Error()}
+		}
+	}
 	if err := rc.Send(runner.Command{Op: "run", ID: id, Cell: prog.Cell, Plugin: prog.Plugin}); err != nil {
 		return e.lost(sink, "the runner stopped before the cell could run")
 	}
@@ -651,4 +665,16 @@ func (e *Engine) Variables() []string {
 		return nil
 	}
 	return e.sess.VarNames()
+}
+
+// copyFile copies src to dst (KeepPlugins).
+func copyFile(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("keep plugin: %w", err)
+	}
+	if err := os.WriteFile(dst, data, 0o644); err != nil {
+		return fmt.Errorf("keep plugin: %w", err)
+	}
+	return nil
 }

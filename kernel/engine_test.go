@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gostudy/gostudy/kernel/runner"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -78,10 +80,17 @@ func repoDir(t testing.TB) string {
 // newTestEngine starts an engine on the project and waits until it is ready.
 func newTestEngine(t *testing.T) *Engine {
 	t.Helper()
+	return newTestEngineWith(t, EngineOptions{})
+}
+
+// newTestEngineWith is newTestEngine with more options (RepoDir and WorkDir are set here).
+func newTestEngineWith(t *testing.T, opts EngineOptions) *Engine {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("the engine builds real plugins; skipped in -short mode")
 	}
-	e, err := NewEngine(EngineOptions{RepoDir: repoDir(t), WorkDir: t.TempDir()})
+	opts.RepoDir, opts.WorkDir = repoDir(t), t.TempDir()
+	e, err := NewEngine(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,5 +339,78 @@ func TestEnginePackageChangedRestartsRunner(t *testing.T) {
 	}
 	if got := c.ok("kept := 8\nkept").text(); got != "8" {
 		t.Errorf("redeclared kept = %q", got)
+	}
+}
+
+// replayOutput collects what a replayed runner prints and hands over its "done" events.
+type replayOutput struct {
+	mu     sync.Mutex
+	stdout strings.Builder
+	done   chan runner.Event
+}
+
+func (o *replayOutput) Stream(name, text string) {
+	if name == "stdout" {
+		o.mu.Lock()
+		o.stdout.WriteString(text)
+		o.mu.Unlock()
+	}
+}
+
+func (o *replayOutput) Event(ev runner.Event) {
+	if ev.Ev == "done" {
+		o.done <- ev
+	}
+}
+
+// TestEngineKeepPluginsReplay: with KeepPlugins, every compiled cell is kept, and the kept
+// cells run in order in a fresh runner of the same binary give the same state and output
+// (what bench/kernel/gpucells does on a GPU box without Go).
+func TestEngineKeepPluginsReplay(t *testing.T) {
+	keep := t.TempDir()
+	e := newTestEngineWith(t, EngineOptions{KeepPlugins: keep})
+	c := &cellRun{e: e, t: t}
+	c.ok("x := 41")
+	if got := c.ok("fmt.Println(x + 1)").stdout.String(); got != "42\n" {
+		t.Fatalf("engine run printed %q", got)
+	}
+	kept, err := filepath.Glob(filepath.Join(keep, "cell*.so"))
+	if err != nil || len(kept) != 2 {
+		t.Fatalf("kept plugins = %v (%v), want 2", kept, err)
+	}
+	sort.Strings(kept) // cell1-… before cell2-…
+
+	work := t.TempDir()
+	out := &replayOutput{done: make(chan runner.Event, 1)}
+	rc, err := runner.Start(context.Background(), e.RunnerBinary(), work, append(os.Environ(), "GOSTUDY_RUNNER=1"), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	for i, p := range kept {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copyPath := filepath.Join(work, filepath.Base(p))
+		if err := os.WriteFile(copyPath, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := rc.Send(runner.Command{Op: "run", ID: i + 1, Cell: i + 1, Plugin: copyPath}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-out.done:
+			if ev.Error != nil {
+				t.Fatalf("replayed cell %d: %s: %s", i+1, ev.Error.Name, ev.Error.Value)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("replayed cell %d did not finish", i+1)
+		}
+	}
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if got := out.stdout.String(); got != "42\n" {
+		t.Errorf("replay printed %q, want 42", got)
 	}
 }

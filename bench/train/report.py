@@ -88,6 +88,27 @@ def render(rows, title, meta, loads=None):
     return "\n".join(out) + "\n"
 
 
+def render_cells(path):
+    """The kernel-cell table from bench/kernel/gpucells' replay line, or "" without one."""
+    try:
+        with open(path) as f:
+            r = json.loads(f.read().strip().splitlines()[-1])
+    except (FileNotFoundError, IndexError, json.JSONDecodeError):
+        return ""
+    cells = r.get("cells", [])
+    rows = [(c["name"], c["build_s"], c["run_s"]) for c in cells[:2]]
+    edited = cells[2:]
+    if edited:
+        builds = sorted(c["build_s"] for c in edited)
+        rows.append((f"edited cell (median of {len(edited)})", builds[len(builds) // 2], r["edited_run_median_s"]))
+    out = ["", f"Kernel cell latency on {r.get('backend') or '?'}: cells compiled on the development machine "
+           "(go list + type-check + plugin build; independent of the backend) and run here in a fresh runner "
+           f"(started in {r.get('runner_start_s', 0):.3f} s); a notebook cell costs both.", "",
+           "| cell | compile (dev machine, s) | run here (s) | compile + run (s) |", "|---|---|---|---|"]
+    out += [f"| {n} | {b:.3f} | {x:.3f} | {b + x:.3f} |" for n, b, x in rows]
+    return "\n".join(out) + "\n"
+
+
 def insert(readme, section, text):
     start, end = f"<!-- results:{section} -->", f"<!-- end results:{section} -->"
     try:
@@ -112,12 +133,15 @@ def main():
     p.add_argument("--readme")
     p.add_argument("--section", default="cpu")
     p.add_argument("--loads", help="TSV of model, 1-min load at its start, at its end")
+    p.add_argument("--cells", help="JSON line of bench/kernel/gpucells replay, added as a table when present")
     a = p.parse_args()
     loads = None
     if a.loads:
         with open(a.loads) as f:
             loads = {parts[0]: tuple(parts[1:3]) for parts in (line.split() for line in f) if len(parts) >= 3}
     text = render(load(a.jsonl), a.title, a.meta, loads)
+    if a.cells:
+        text += render_cells(a.cells)
     sys.stdout.write(text)
     if a.readme:
         insert(a.readme, a.section, text)

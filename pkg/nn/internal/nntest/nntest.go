@@ -2,7 +2,9 @@
 // fixture loading, layout conversion and closeness checks.
 //
 // Tests run each check on the pure-Go backend (always available) and on XLA CPU when the PJRT
-// CPU plugin is found, so a block is known to work on every backend a lesson may use.
+// CPU plugin is found, so a block is known to work on every backend a lesson may use. On a
+// GPU machine, naming xla:cuda in $GOSTUDY_TEST_BACKENDS adds the CUDA backend (never chosen
+// by default: the test command runs where there is no GPU).
 package nntest
 
 import (
@@ -16,15 +18,19 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gostudy/gostudy/pkg/backend"
 	"github.com/gostudy/gostudy/pkg/safetensors"
 
 	// Registers the "go" and "xla" backends.
 	_ "github.com/gomlx/gomlx/backends/default"
 )
 
-// BackendsEnv restricts the test backends to a comma-separated list of names ("go", "xla:cpu"),
-// which helps on a slow machine; unset means every backend available.
+// BackendsEnv restricts the test backends to a comma-separated list of names ("go", "xla:cpu",
+// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu.
 const BackendsEnv = "GOSTUDY_TEST_BACKENDS"
+
+// cudaName is the CUDA backend's name, as pkg/backend takes it.
+const cudaName = backend.CUDA
 
 // pluginFile is the PJRT CPU plugin's file name, as scripts/setup.sh installs it under plugins/.
 const pluginFile = "pjrt_c_api_cpu_plugin.so"
@@ -96,7 +102,7 @@ func FindCPUPlugin() string {
 func wanted(name string) bool {
 	env := os.Getenv(BackendsEnv)
 	if env == "" {
-		return true
+		return name != cudaName
 	}
 	for _, n := range strings.Split(env, ",") {
 		if strings.TrimSpace(n) == name {
@@ -121,6 +127,17 @@ func initBackends() {
 			} else {
 				backends = append(backends, Backend{Name: "xla:cpu", Backend: b})
 			}
+		}
+	}
+	if wanted(cudaName) {
+		// TF32 off (go-xla's option for dot products; NVIDIA_TF32_OVERRIDE=0 in the
+		// environment does it for cuDNN convolutions): the fixtures' tolerances are float32's.
+		if err := backend.Use(cudaName + ",tf32=false"); err != nil {
+			backendsErr = append(backendsErr, fmt.Sprintf("xla:cuda skipped: %v", err))
+		} else if b, err := backend.Default(); err != nil {
+			backendsErr = append(backendsErr, fmt.Sprintf("xla:cuda skipped: %v", err))
+		} else {
+			backends = append(backends, Backend{Name: cudaName, Backend: b})
 		}
 	}
 	if wanted("go") {

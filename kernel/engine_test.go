@@ -342,27 +342,6 @@ func TestEnginePackageChangedRestartsRunner(t *testing.T) {
 	}
 }
 
-// replayOutput collects what a replayed runner prints and hands over its "done" events.
-type replayOutput struct {
-	mu     sync.Mutex
-	stdout strings.Builder
-	done   chan runner.Event
-}
-
-func (o *replayOutput) Stream(name, text string) {
-	if name == "stdout" {
-		o.mu.Lock()
-		o.stdout.WriteString(text)
-		o.mu.Unlock()
-	}
-}
-
-func (o *replayOutput) Event(ev runner.Event) {
-	if ev.Ev == "done" {
-		o.done <- ev
-	}
-}
-
 // TestEngineKeepPluginsReplay: with KeepPlugins, every compiled cell is kept, and the kept
 // cells run in order in a fresh runner of the same binary give the same state and output
 // (what bench/kernel/gpucells does on a GPU box without Go).
@@ -380,37 +359,26 @@ func TestEngineKeepPluginsReplay(t *testing.T) {
 	}
 	sort.Strings(kept) // cell1-… before cell2-…
 
-	work := t.TempDir()
-	out := &replayOutput{done: make(chan runner.Event, 1)}
-	rc, err := runner.Start(context.Background(), e.RunnerBinary(), work, append(os.Environ(), "GOSTUDY_RUNNER=1"), out)
+	var mu sync.Mutex
+	var stdout strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	took, err := runner.Replay(ctx, e.RunnerBinary(), kept, os.Environ(), func(name, text string) {
+		if name == "stdout" {
+			mu.Lock()
+			stdout.WriteString(text)
+			mu.Unlock()
+		}
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rc.Close()
-	for i, p := range kept {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copyPath := filepath.Join(work, filepath.Base(p))
-		if err := os.WriteFile(copyPath, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := rc.Send(runner.Command{Op: "run", ID: i + 1, Cell: i + 1, Plugin: copyPath}); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case ev := <-out.done:
-			if ev.Error != nil {
-				t.Fatalf("replayed cell %d: %s: %s", i+1, ev.Error.Name, ev.Error.Value)
-			}
-		case <-time.After(time.Minute):
-			t.Fatalf("replayed cell %d did not finish", i+1)
-		}
+	if len(took) != 2 {
+		t.Errorf("replay timed %d cells, want 2", len(took))
 	}
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	if got := out.stdout.String(); got != "42\n" {
+	mu.Lock()
+	defer mu.Unlock()
+	if got := stdout.String(); got != "42\n" {
 		t.Errorf("replay printed %q, want 42", got)
 	}
 }

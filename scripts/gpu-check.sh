@@ -24,16 +24,13 @@ nvidia-smi -L >/dev/null 2>&1 || { echo "gpu-check.sh: no NVIDIA GPU here" >&2; 
 . "$REPO/bench/gpu-env.sh"
 export GOSTUDY_MNIST_DIR=${GOSTUDY_MNIST_DIR:-$REPO/bench/out/mnist}
 status=0
-# check NAME DIR ENV... -- BINARY ARGS...: one test binary, run in its package's folder (it
-# reads testdata/ there), log in $OUT/NAME.log.
+# check NAME DIR COMMAND...: one test binary, run in its package's folder (it reads testdata/
+# there), log in $OUT/NAME.log.
 check() {
   local name=$1 dir=$2; shift 2
-  local envs=()
-  while [ "$1" != -- ]; do envs+=("$1"); shift; done
-  shift
   echo "gpu-check: $name" >&2
   local t0=$SECONDS
-  if (cd "$dir" && env "${envs[@]}" timeout "${CHECK_TIMEOUT:-240}" "$@") >"$OUT/$name.log" 2>&1; then
+  if (cd "$dir" && timeout "${CHECK_TIMEOUT:-240}" "$@") >"$OUT/$name.log" 2>&1; then
     echo "gpu-check: $name passed in $((SECONDS - t0)) s" >&2
   else
     echo "gpu-check: $name FAILED after $((SECONDS - t0)) s; end of its log:" >&2
@@ -46,7 +43,7 @@ check() {
 }
 # Autotuning off: it would make compiling each of the tests' many small graphs slow, and it
 # picks among kernels of equal results.
-check nn pkg/nn GOSTUDY_TEST_BACKENDS=xla:cuda NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS=--xla_gpu_autotune_level=0 -- "$KIT/nn.test" -test.v -test.count=1
-check lessons cmd/gostudy GOSTUDY_PYTHON="$PY" GOMLX_BACKEND=xla:cuda,tf32=false NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS=--xla_gpu_autotune_level=0 -- \
+check nn pkg/nn env GOSTUDY_TEST_BACKENDS=xla:cuda NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS=--xla_gpu_autotune_level=0 "$KIT/nn.test" -test.v -test.count=1
+check lessons cmd/gostudy env GOSTUDY_PYTHON="$PY" GOMLX_BACKEND=xla:cuda,tf32=false NVIDIA_TF32_OVERRIDE=0 XLA_FLAGS=--xla_gpu_autotune_level=0 \
   "$KIT/gostudy.test" -test.v -test.count=1 -test.run 'TestLessonModelsExport'
 exit $status

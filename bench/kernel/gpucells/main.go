@@ -24,7 +24,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -66,7 +65,6 @@ type recordCell struct {
 	Name   string  `json:"name"`
 	Plugin string  `json:"plugin"`  // file name in the folder
 	Build  float64 `json:"build_s"` // compilation here: go list + type-check + plugin build
-	RunCPU float64 `json:"run_here_s"`
 	Code   string  `json:"code"`
 }
 
@@ -157,11 +155,9 @@ func record(repo, out string, edits int) error {
 	m := manifest{Runner: "runner.bin"}
 	for i, code := range cells(edits) {
 		n := i + 1
-		t := time.Now()
 		if err := e.Execute(ctx, n, code, printSink{}); err != nil {
 			return fmt.Errorf("cell %d: %w", n, err)
 		}
-		total := time.Since(t)
 		times.mu.Lock()
 		build := times.last
 		times.mu.Unlock()
@@ -176,7 +172,7 @@ func record(repo, out string, edits int) error {
 		case 2:
 			name = "build + run graph"
 		}
-		m.Cells = append(m.Cells, recordCell{Name: name, Plugin: filepath.Base(kept[0]), Build: build.Seconds(), RunCPU: (total - build).Seconds(), Code: code})
+		m.Cells = append(m.Cells, recordCell{Name: name, Plugin: filepath.Base(kept[0]), Build: build.Seconds(), Code: code})
 	}
 	bin, err := os.ReadFile(e.RunnerBinary())
 	if err != nil {
@@ -190,16 +186,6 @@ func record(repo, out string, edits int) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(out, "manifest.json"), data, 0o644)
-}
-
-// events forwards the runner's output and hands "done" events to replay.
-type events struct{ done chan runner.Event }
-
-func (ev events) Stream(_, text string) { fmt.Fprint(os.Stderr, text) }
-func (ev events) Event(e runner.Event) {
-	if e.Ev == "done" {
-		ev.done <- e
-	}
 }
 
 type replayCell struct {
@@ -217,72 +203,25 @@ func replay(dir string) error {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return fmt.Errorf("parse manifest: %w", err)
 	}
-	dir, err = filepath.Abs(dir)
+	var plugins []string
+	for _, c := range m.Cells {
+		plugins = append(plugins, filepath.Join(dir, c.Plugin))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	took, err := runner.Replay(ctx, filepath.Join(dir, m.Runner), plugins, os.Environ(),
+		func(_, text string) { fmt.Fprint(os.Stderr, text) })
 	if err != nil {
 		return err
 	}
-	ev := events{done: make(chan runner.Event, 1)}
-	ctx := context.Background()
-	work, err := os.MkdirTemp("", "gpucells-")
-	if err != nil {
-		return err
+	res := make([]replayCell, len(took))
+	for i, d := range took {
+		res[i] = replayCell{Name: m.Cells[i].Name, Build: m.Cells[i].Build, Run: d.Seconds()}
 	}
-	defer os.RemoveAll(work)
-	env := append(os.Environ(), "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+work)
-	t0 := time.Now()
-	rc, err := runner.Start(ctx, filepath.Join(dir, m.Runner), work, env, ev)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	start := time.Since(t0)
-	var res []replayCell
-	for i, c := range m.Cells {
-		// The runner deletes a plugin once loaded: run a copy.
-		plugin := filepath.Join(work, c.Plugin)
-		src, err := os.ReadFile(filepath.Join(dir, c.Plugin))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(plugin, src, 0o644); err != nil {
-			return err
-		}
-		t := time.Now()
-		if err := rc.Send(runner.Command{Op: "run", ID: i + 1, Cell: i + 1, Plugin: plugin}); err != nil {
-			return fmt.Errorf("cell %d: %w", i+1, err)
-		}
-		select {
-		case e := <-ev.done:
-			if e.Error != nil {
-				return fmt.Errorf("cell %d (%s): %s: %s", i+1, c.Name, e.Error.Name, e.Error.Value)
-			}
-		case <-rc.Exited():
-			return fmt.Errorf("cell %d: the runner stopped: %v", i+1, rc.ExitErr())
-		case <-time.After(5 * time.Minute):
-			return fmt.Errorf("cell %d: no answer in 5 minutes", i+1)
-		}
-		res = append(res, replayCell{Name: c.Name, Build: c.Build, Run: time.Since(t).Seconds()})
-	}
-	var edited []float64
-	for _, c := range res[2:] {
-		edited = append(edited, c.Run)
-	}
-	sort.Float64s(edited)
-	out := map[string]any{
-		"impl": "gostudy-kernel", "backend": os.Getenv("GOMLX_BACKEND"), "runner_start_s": start.Seconds(), "cells": res,
-		"edited_run_median_s": median(edited),
-	}
-	line, err := json.Marshal(out)
+	line, err := json.Marshal(map[string]any{"impl": "gostudy-kernel", "backend": os.Getenv("GOMLX_BACKEND"), "cells": res})
 	if err != nil {
 		return err
 	}
 	fmt.Println(string(line))
 	return nil
-}
-
-func median(sorted []float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	return sorted[len(sorted)/2]
 }

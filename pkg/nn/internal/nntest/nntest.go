@@ -29,9 +29,6 @@ import (
 // "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu.
 const BackendsEnv = "GOSTUDY_TEST_BACKENDS"
 
-// cudaName is the CUDA backend's name, as pkg/backend takes it.
-const cudaName = backend.CUDA
-
 // pluginFile is the PJRT CPU plugin's file name, as scripts/setup.sh installs it under plugins/.
 const pluginFile = "pjrt_c_api_cpu_plugin.so"
 
@@ -102,7 +99,7 @@ func FindCPUPlugin() string {
 func wanted(name string) bool {
 	env := os.Getenv(BackendsEnv)
 	if env == "" {
-		return name != cudaName
+		return name != backend.CUDA
 	}
 	for _, n := range strings.Split(env, ",") {
 		if strings.TrimSpace(n) == name {
@@ -129,15 +126,15 @@ func initBackends() {
 			}
 		}
 	}
-	if wanted(cudaName) {
+	if wanted(backend.CUDA) {
 		// TF32 off (go-xla's option for dot products; NVIDIA_TF32_OVERRIDE=0 in the
 		// environment does it for cuDNN convolutions): the fixtures' tolerances are float32's.
-		if err := backend.Use(cudaName + ",tf32=false"); err != nil {
+		if err := backend.Use(backend.CUDA + ",tf32=false"); err != nil {
 			backendsErr = append(backendsErr, fmt.Sprintf("xla:cuda skipped: %v", err))
 		} else if b, err := backend.Default(); err != nil {
 			backendsErr = append(backendsErr, fmt.Sprintf("xla:cuda skipped: %v", err))
 		} else {
-			backends = append(backends, Backend{Name: cudaName, Backend: b})
+			backends = append(backends, Backend{Name: backend.CUDA, Backend: b})
 		}
 	}
 	if wanted("go") {

@@ -1,5 +1,5 @@
 // Package kernel is the gostudy Jupyter kernel: it answers the Jupyter messaging protocol
-// (kernel/protocol) by compiling cells (kernel/compiler) and running them in a long-lived
+// (kernel/internal/protocol) by compiling cells (kernel/internal/compiler) and running them in a long-lived
 // runner process (kernel/runner), so values persist across cells.
 //
 // The Engine in this file does the work of executing cells and is independent of Jupyter;
@@ -24,7 +24,7 @@ import (
 
 	"golang.org/x/mod/modfile"
 
-	"github.com/gostudy/gostudy/kernel/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/runner"
 	"github.com/gostudy/gostudy/pkg/display"
 )

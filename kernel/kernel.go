@@ -14,9 +14,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gostudy/gostudy/kernel/compiler"
-	"github.com/gostudy/gostudy/kernel/gopls"
-	"github.com/gostudy/gostudy/kernel/protocol"
+	"github.com/gostudy/gostudy/kernel/internal/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/gopls"
+	"github.com/gostudy/gostudy/kernel/internal/kernelspec"
+	"github.com/gostudy/gostudy/kernel/internal/protocol"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -643,6 +644,22 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 // the repository, and Jupyter's connection-file placeholder.
 func InstallArgv(exe, repoDir string) []string {
 	return []string{exe, "kernel", "--repo", repoDir, "-f", "{connection_file}"}
+}
+
+// InstallKernelspec writes the gostudy kernelspec, which starts exe for the checkout repoDir,
+// into the Jupyter data directory dataDir, or into the per-user one when dataDir is "". It
+// returns the kernelspec's directory.
+func InstallKernelspec(dataDir, exe, repoDir string) (string, error) {
+	if dataDir == "" {
+		d, err := kernelspec.UserDataDir()
+		if err != nil {
+			return "", err
+		}
+		dataDir = d
+	}
+	spec := kernelspec.Gostudy(InstallArgv(exe, repoDir))
+	spec.Metadata = map[string]any{"debugger": false}
+	return kernelspec.Install(dataDir, spec)
 }
 
 // FindGopls returns the gopls to use for a gostudy executable at exe: the one installed next

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/gostudy/gostudy/kernel/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/runner"
 )
 

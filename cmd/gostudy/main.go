@@ -21,7 +21,6 @@ import (
 	"syscall"
 
 	"github.com/gostudy/gostudy/kernel"
-	"github.com/gostudy/gostudy/kernel/kernelspec"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -148,15 +147,11 @@ func runInstall(args []string) error {
 	if err != nil {
 		return err
 	}
-	target := *dataDir
-	switch {
-	case *user && target != "":
+	if *user && *dataDir != "" {
 		return errors.New("use either --user or --data-dir")
-	case *user:
-		if target, err = kernelspec.UserDataDir(); err != nil {
-			return err
-		}
-	case target == "":
+	}
+	target := *dataDir
+	if !*user && target == "" {
 		target = filepath.Join(dir, ".venv", "share", "jupyter")
 	}
 	exe, err := os.Executable()
@@ -166,13 +161,11 @@ func runInstall(args []string) error {
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return fmt.Errorf("locate this executable: %w", err)
 	}
-	spec := kernelspec.Gostudy(kernel.InstallArgv(exe, dir))
-	spec.Metadata = map[string]any{"debugger": false}
-	path, err := kernelspec.Install(target, spec)
+	path, err := kernel.InstallKernelspec(target, exe, dir)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("installed kernelspec %q in %s\n", spec.Name, path)
+	fmt.Printf("installed the gostudy kernelspec in %s\n", path)
 	return nil
 }
 

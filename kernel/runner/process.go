@@ -18,7 +18,7 @@ import (
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
-// EntryPoint is the function every cell plugin exports (see kernel/compiler).
+// EntryPoint is the function every cell plugin exports (see kernel/internal/compiler).
 const EntryPoint = "GostudyRun"
 
 // Main is the runner process: it reads commands from file descriptor 3 and writes events to

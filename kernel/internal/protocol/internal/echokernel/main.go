@@ -13,7 +13,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gostudy/gostudy/kernel/protocol"
+	"github.com/gostudy/gostudy/kernel/internal/protocol"
 )
 
 func main() {

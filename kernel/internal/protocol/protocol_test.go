@@ -18,7 +18,7 @@ import (
 	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
 
-	"github.com/gostudy/gostudy/kernel/protocol"
+	"github.com/gostudy/gostudy/kernel/internal/protocol"
 )
 
 // guard is the deadlock guard for every wait in these tests; no test depends on it

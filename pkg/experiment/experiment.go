@@ -97,6 +97,7 @@ type EventKind string
 // Event kinds, in the order a run emits them.
 const (
 	EventSkip       EventKind = "skip"       // the run was already done; nothing was trained
+	EventCorrupt    EventKind = "corrupt"    // a corrupt checkpoint or record was moved aside (Detail says which, and where)
 	EventStart      EventKind = "start"      // a fresh run starts
 	EventResume     EventKind = "resume"     // a run resumes from a checkpoint
 	EventStep       EventKind = "step"       // a training step finished
@@ -122,6 +123,9 @@ type Event struct {
 	// Metrics holds validation metrics (EventEpoch, EventBest) or final metrics (EventDone,
 	// EventSkip).
 	Metrics map[string]float64
+	// Detail is a sentence for the user (EventCorrupt: what was corrupt, where it was kept,
+	// and what the run does instead).
+	Detail string
 }
 
 // Progress receives a run's events. It is called on the training goroutine, so it should be
@@ -306,11 +310,11 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	}()
 	e := r.e
 	if r.opts.Restart {
-		if err := os.RemoveAll(r.dir); err != nil {
+		if err := ResetRun(r.dir); err != nil {
 			return nil, fmt.Errorf("restart %s: %w", r.dir, err)
 		}
 	}
-	if prev, err := ReadRecord(r.dir); err == nil && prev.Status == StatusDone {
+	if prev, err := ReadRecord(r.dir); err == nil && prev.Status == StatusDone && r.checkRecord(prev) == nil {
 		r.rec = prev
 		ev := r.event(EventSkip)
 		ev.Metrics = prev.Final
@@ -331,8 +335,13 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		return nil, fmt.Errorf("run %s is being trained by another process or goroutine", r.dir)
 	}
 	defer lock.Unlock()
-	if prev, err := ReadRecord(r.dir); err == nil && prev.Status == StatusDone {
-		// Finished by whoever held the lock before us.
+	// Re-read under the lock: whoever held it before us may have finished the run, and only
+	// the lock holder may move a corrupt record aside.
+	prev, notes, err := r.readOwnRecord()
+	if err != nil {
+		return nil, err
+	}
+	if prev != nil && prev.Status == StatusDone {
 		r.rec = prev
 		ev := r.event(EventSkip)
 		ev.Metrics = prev.Final
@@ -362,28 +371,28 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		r.totalSteps = data.StepsPerEpoch * r.ts.Epochs
 	}
 
-	store := model.NewStore()
-	defer store.Finalize()
-	store.SetParam(model.ParamInitialSeed, r.opts.Seed)
-
-	ckpts, err := listCheckpoints(filepath.Join(r.dir, ckptDirName))
+	store, resumedFrom, ckptNotes, err := r.openState()
 	if err != nil {
 		return nil, err
 	}
-	resumed := len(ckpts) > 0
-	if resumed {
-		latest := filepath.Join(r.dir, ckptDirName, ckpts[len(ckpts)-1])
-		if _, err := loadCheckpoint(store, latest); err != nil {
-			return nil, err
-		}
-		if r.rec, err = readRecordFile(filepath.Join(latest, recordFile)); err != nil {
-			return nil, err
-		}
-	} else {
+	defer store.Finalize()
+	notes = append(notes, ckptNotes...)
+	resumed := resumedFrom != ""
+	if !resumed {
 		r.rec = &Record{
 			Experiment: e.Name, ConfigID: r.cfgID, Config: r.cfgJSON, Seed: r.opts.Seed,
 			Started: time.Now().UTC(),
 		}
+	}
+	for _, n := range notes {
+		action := "training the run from the start"
+		if resumed {
+			action = "resuming from " + resumedFrom
+		}
+		ev := r.event(EventCorrupt)
+		ev.Detail = n + "; " + action
+		r.opts.emit(ev)
+		r.rec.Notes = append(r.rec.Notes, ev.Detail)
 	}
 	rec = r.rec
 	rec.Backend = backend.Name()

@@ -57,6 +57,9 @@ type Record struct {
 	WallSeconds float64 `json:"wall_seconds"`
 	// Sessions lists each start of the run: the first and every resume.
 	Sessions []Session `json:"sessions"`
+	// Notes are what the runner had to repair: a corrupt record or checkpoint it moved aside
+	// (and where it kept it) before going on.
+	Notes []string `json:"notes,omitempty"`
 
 	// Step is the number of training steps done (the optimizer's global step).
 	Step int `json:"step"`
@@ -124,7 +127,7 @@ func readRecordFile(path string) (*Record, error) {
 	}
 	var r Record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("decode run record %s: %w", path, err)
+		return nil, &corruptError{what: "decode run record " + path, err: err}
 	}
 	return &r, nil
 }

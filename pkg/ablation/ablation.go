@@ -14,7 +14,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,6 +114,9 @@ type Spec struct {
 	// OnRow is called when a grid point's seeds are all done, with the row's index and the
 	// table so far (rows up to and including index) — a notebook redraws its table from it.
 	OnRow func(index int, table *Table)
+	// Retrain names runs to discard and train again from the start (see [Plan.Select] for
+	// the forms a name takes); a name that matches no run of the grid is an error.
+	Retrain []string
 }
 
 func (s *Spec) runnable() (experiment.Runnable, error) {
@@ -127,6 +132,29 @@ func (s *Spec) seeds() []int64 {
 		n = 1
 	}
 	return experiment.Seeds(n, s.FirstSeed)
+}
+
+// MaxSeeds bounds Spec.Seeds: more seeds than this per grid point is a typing mistake.
+const MaxSeeds = 10000
+
+func (s *Spec) check() error {
+	if s.Seeds < 0 || s.Seeds > MaxSeeds {
+		return fmt.Errorf("seeds must be between 1 and %d (0 means 1), got %d", MaxSeeds, s.Seeds)
+	}
+	if s.FirstSeed < 0 || s.FirstSeed > math.MaxInt64-MaxSeeds {
+		return fmt.Errorf("first seed must be between 0 and %d, got %d", int64(math.MaxInt64-MaxSeeds), s.FirstSeed)
+	}
+	keys := map[string]bool{}
+	for _, ax := range s.Grid {
+		if keys[ax.Key] {
+			return fmt.Errorf("grid key %q given twice", ax.Key)
+		}
+		keys[ax.Key] = true
+		if len(ax.Values) == 0 {
+			return fmt.Errorf("grid key %q has no values", ax.Key)
+		}
+	}
+	return nil
 }
 
 // baseConfig returns a fresh copy of the base config with the file and overrides applied.
@@ -170,64 +198,57 @@ func points(grid []Axis) [][]string {
 }
 
 // Run runs every grid point with every seed (skipping runs already done and resuming
-// interrupted ones) and returns the table. When ctx is cancelled it returns the rows finished
-// so far together with the error.
+// interrupted ones) and returns the table. A run that fails does not stop the others: its row
+// lists it under Missing and the error says why. When ctx is cancelled Run returns the rows
+// finished so far together with the error.
 func Run(ctx context.Context, spec Spec) (*Table, error) {
-	r, err := spec.runnable()
+	plan, err := NewPlan(spec)
 	if err != nil {
 		return nil, err
 	}
-	keys := map[string]bool{}
-	for _, ax := range spec.Grid {
-		if keys[ax.Key] {
-			return nil, fmt.Errorf("grid key %q given twice", ax.Key)
+	if len(spec.Retrain) > 0 {
+		runs, err := plan.Select(spec.Retrain...)
+		if err != nil {
+			return nil, err
 		}
-		keys[ax.Key] = true
-		if len(ax.Values) == 0 {
-			return nil, fmt.Errorf("grid key %q has no values", ax.Key)
+		if err := plan.Reset(runs...); err != nil {
+			return nil, err
 		}
 	}
-	base, err := spec.baseConfig(r)
-	if err != nil {
-		return nil, err
-	}
-	baseJSON, err := experiment.ConfigJSON(base)
-	if err != nil {
-		return nil, err
-	}
-	// Check every value parses before training anything.
-	for _, ax := range spec.Grid {
-		for _, v := range ax.Values {
-			probe, err := spec.baseConfig(r)
+	table := plan.newTable()
+	var failures []error
+	for pt := range plan.Points {
+		var recs []*experiment.Record
+		var missing []MissingRun
+		for _, run := range plan.pointRuns(pt) {
+			rec, err := plan.Train(ctx, run.Index)
+			if ctx.Err() != nil {
+				return table, fmt.Errorf("ablation %s at %s: %w", plan.Experiment.ExperimentName(),
+					describe(spec.Grid, run.Values), err)
+			}
 			if err != nil {
-				return nil, err
+				failures = append(failures, fmt.Errorf("%s seed %d: %w", describe(spec.Grid, run.Values), run.Seed, err))
+				m := MissingRun{Index: run.Index, Seed: run.Seed, Dir: run.Dir, Reason: err.Error()}
+				if rec != nil {
+					m.Status = rec.Status
+				}
+				missing = append(missing, m)
+				continue
 			}
-			if err := experiment.Set(probe, ax.Key, v); err != nil {
-				return nil, err
-			}
+			recs = append(recs, rec)
 		}
-	}
-	table := &Table{Experiment: r.ExperimentName(), Axes: spec.Grid, BaseConfig: baseJSON}
-	seeds := spec.seeds()
-	opts := experiment.Options{Dir: spec.Dir, Backend: spec.Backend, Progress: spec.Progress}
-	for _, pt := range points(spec.Grid) {
-		cfg := r.NewConfig()
-		if err := jsonInto(baseJSON, cfg); err != nil {
+		row, err := plan.row(pt, recs, missing)
+		if err != nil {
 			return table, err
 		}
-		for i, ax := range spec.Grid {
-			if err := experiment.Set(cfg, ax.Key, pt[i]); err != nil {
-				return table, err
-			}
-		}
-		sum, err := experiment.RepeatRunnable(ctx, r, cfg, seeds, opts)
-		if err != nil {
-			return table, fmt.Errorf("ablation %s at %s: %w", r.ExperimentName(), describe(spec.Grid, pt), err)
-		}
-		table.Rows = append(table.Rows, Row{Values: pt, Summary: sum})
+		table.Rows = append(table.Rows, row)
 		if spec.OnRow != nil {
 			spec.OnRow(len(table.Rows)-1, table)
 		}
+	}
+	if len(failures) > 0 {
+		return table, fmt.Errorf("ablation %s: %d of %d runs failed: %w", plan.Experiment.ExperimentName(),
+			len(failures), len(plan.Runs), errors.Join(failures...))
 	}
 	return table, nil
 }

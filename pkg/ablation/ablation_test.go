@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -201,5 +202,236 @@ func TestSpecErrors(t *testing.T) {
 	_, err = Run(context.Background(), Spec{Experiment: digits.Name, Grid: []Axis{{Key: "hidden", Values: []string{"x"}}}})
 	if err == nil {
 		t.Errorf("an unparsable grid value must fail before training")
+	}
+}
+
+func TestSpecRejectsOutOfRangeSeeds(t *testing.T) {
+	for _, spec := range []Spec{
+		{Experiment: digits.Name, Seeds: -3},
+		{Experiment: digits.Name, Seeds: MaxSeeds + 1},
+		{Experiment: digits.Name, Seeds: 2, FirstSeed: -1},
+	} {
+		if _, err := Run(context.Background(), spec); err == nil || !strings.Contains(err.Error(), "seed") {
+			t.Errorf("seeds %d first %d: want an error before training, got %v", spec.Seeds, spec.FirstSeed, err)
+		}
+	}
+	_, err := Run(context.Background(), Spec{Experiment: digits.Name, Grid: []Axis{{Key: "jitter", Values: []string{"1", "5"}}}})
+	if err == nil || !strings.Contains(err.Error(), "jitter=5") {
+		t.Errorf("a grid point the experiment rejects must fail before training, naming it: %v", err)
+	}
+}
+
+// failingSeed is digits with the runs of one seed failing, as a run with a bug or a broken
+// node would.
+type failingSeed struct {
+	experiment.Runnable
+	seed int64
+}
+
+func (f failingSeed) RunConfig(ctx context.Context, cfg any, opts experiment.Options) (*experiment.Record, error) {
+	if opts.Seed == f.seed {
+		return nil, errors.New("simulated failure")
+	}
+	return f.Runnable.RunConfig(ctx, cfg, opts)
+}
+
+func TestAFailedRunDoesNotStopTheGrid(t *testing.T) {
+	d, err := experiment.Lookup(digits.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := Spec{Runnable: failingSeed{d, 1}, Set: smallDigits(), Seeds: 2, Dir: t.TempDir(), Backend: testBackend(t),
+		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
+	tab, err := Run(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "2 of 4 runs failed") || !strings.Contains(err.Error(), "simulated failure") {
+		t.Fatalf("want the failures reported, got %v", err)
+	}
+	if tab == nil || len(tab.Rows) != 2 {
+		t.Fatalf("both rows must be there: %+v", tab)
+	}
+	for i, r := range tab.Rows {
+		if len(r.Summary.Seeds) != 1 || r.Summary.Seeds[0] != 0 || len(r.Missing) != 1 || r.Missing[0].Seed != 1 ||
+			r.Missing[0].Index != 2*i+1 {
+			t.Errorf("row %d: seeds %v, missing %+v", i, r.Summary.Seeds, r.Missing)
+		}
+	}
+	md := tab.Markdown()
+	if !strings.Contains(md, "| 1 (1 missing) |") || !strings.Contains(md, "Missing runs") ||
+		!strings.Contains(md, "hidden=32 seed 1 (run 3, ") || !strings.Contains(md, "simulated failure") {
+		t.Errorf("the table must mark the missing runs:\n%s", md)
+	}
+	var csvText strings.Builder
+	if err := tab.WriteCSV(&csvText); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := csv.NewReader(strings.NewReader(csvText.String())).ReadAll()
+	if last := len(rows[0]) - 1; rows[0][last] != "missing_seeds" || rows[1][last] != "1" || rows[1][1] == "" {
+		t.Errorf("csv: %v", rows)
+	}
+	// Collect, with nothing trained, gives the same rows and the same gaps.
+	plan, err := NewPlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := plan.Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got.Rows {
+		if !reflect.DeepEqual(got.Rows[i].Summary.Final, tab.Rows[i].Summary.Final) || len(got.Rows[i].Missing) != 1 ||
+			got.Rows[i].Missing[0].Reason != "not started" {
+			t.Errorf("collect row %d: %+v missing %+v", i, got.Rows[i].Summary.Final, got.Rows[i].Missing)
+		}
+	}
+	if !reflect.DeepEqual(plan.Pending(), []int{1, 3}) {
+		t.Errorf("pending %v, want [1 3]", plan.Pending())
+	}
+}
+
+// TestCorruptCheckpointDoesNotBlockTheGrid is issue 13 item 9: before, one run's corrupt
+// checkpoint failed the whole ablation on every rerun.
+func TestCorruptCheckpointDoesNotBlockTheGrid(t *testing.T) {
+	dir := t.TempDir()
+	set := smallDigits()
+	set["checkpoint_every"] = "5"
+	spec := Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: dir, Backend: testBackend(t),
+		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
+	ref, err := Run(context.Background(), Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: t.TempDir(),
+		Backend: testBackend(t), Grid: spec.Grid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cut := spec
+	cut.Progress = func(ev experiment.Event) {
+		if ev.Kind == experiment.EventStep && ev.Step == 7 {
+			cancel()
+		}
+	}
+	if _, err := Run(ctx, cut); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cut: %v", err)
+	}
+	plan, _ := NewPlan(spec)
+	bins, _ := filepath.Glob(filepath.Join(plan.Runs[0].Dir, "ckpt", "step-*", "*.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("checkpoint of the cut run: %v", bins)
+	}
+	if err := os.WriteFile(bins[0], []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var corrupt []string
+	spec.Progress = func(ev experiment.Event) {
+		if ev.Kind == experiment.EventCorrupt {
+			corrupt = append(corrupt, ev.Detail)
+		}
+	}
+	tab, err := Run(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("a corrupt checkpoint must not fail the grid: %v", err)
+	}
+	if len(corrupt) != 1 || !strings.Contains(corrupt[0], "checkpoint.corrupt-") {
+		t.Errorf("reports %q", corrupt)
+	}
+	for i := range tab.Rows {
+		if !reflect.DeepEqual(tab.Rows[i].Summary.Final, ref.Rows[i].Summary.Final) {
+			t.Errorf("row %d: %v, want the uninterrupted %v", i, tab.Rows[i].Summary.Final, ref.Rows[i].Summary.Final)
+		}
+	}
+}
+
+func TestRetrainSelectsRuns(t *testing.T) {
+	dir := t.TempDir()
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}, {Key: "arch", Values: []string{"mlp", "cnn"}}}}
+	plan, err := NewPlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r5 := plan.Runs[5] // hidden=32 arch=mlp seed 1
+	for name, want := range map[string][]int{
+		"5":                         {5},
+		"hidden=32,arch=mlp,seed=1": {5},
+		"hidden=32, seed=1":         {5, 7},
+		"arch=cnn":                  {2, 3, 6, 7},
+		r5.Dir:                      {5},
+		r5.ConfigID + "/seed-1":     {5},
+		r5.ConfigID:                 {4, 5},
+	} {
+		got, err := plan.Select(name)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Select(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	for _, bad := range []string{"8", "-1", "hiden=32", "hidden=48", "seed=x", "hidden=32,seed=9", "0123abcd/seed-0", ""} {
+		if got, err := plan.Select(bad); err == nil {
+			t.Errorf("Select(%q) = %v, want an error", bad, got)
+		}
+	}
+
+	small := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+		Grid: []Axis{{Key: "hidden", Values: []string{"16"}}}}
+	first, err := Run(context.Background(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var starts []int64
+	small.Retrain = []string{"seed=1"}
+	small.Progress = func(ev experiment.Event) {
+		if ev.Kind == experiment.EventStart || ev.Kind == experiment.EventResume {
+			starts = append(starts, ev.Seed)
+		}
+	}
+	again, err := Run(context.Background(), small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(starts, []int64{1}) {
+		t.Errorf("retrained seeds %v, want [1]", starts)
+	}
+	if !reflect.DeepEqual(again.Rows[0].Summary.Final, first.Rows[0].Summary.Final) {
+		t.Errorf("a retrained run is the same run: %v vs %v", again.Rows[0].Summary.Final, first.Rows[0].Summary.Final)
+	}
+	small.Retrain = []string{"seed=7"}
+	if _, err := Run(context.Background(), small); err == nil || !strings.Contains(err.Error(), "matches no run") {
+		t.Errorf("a retrain name that matches nothing: %v", err)
+	}
+}
+
+// TestTwoTrainersNeverShareARun: a second process (here a second Plan) asked to train a run
+// that is being trained fails at once, naming the reason, and the run finishes once.
+func TestTwoTrainersNeverShareARun(t *testing.T) {
+	dir := t.TempDir()
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 1, Dir: dir, Backend: testBackend(t)}
+	inside, release := make(chan bool), make(chan bool)
+	first := spec
+	first.Progress = func(ev experiment.Event) {
+		if ev.Kind == experiment.EventStep && ev.Step == 2 {
+			inside <- true
+			<-release
+		}
+	}
+	p1, err := NewPlan(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p1.Train(context.Background(), 0)
+		done <- err
+	}()
+	<-inside
+	p2, _ := NewPlan(spec)
+	if _, err := p2.Train(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "being trained by another") {
+		t.Errorf("a second trainer of the same run: %v", err)
+	}
+	if err := p2.Reset(0); err == nil {
+		t.Errorf("a run being trained must not be reset under its trainer")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("first trainer: %v", err)
+	}
+	if !p2.Done(0) {
+		t.Errorf("the run should be done")
 	}
 }

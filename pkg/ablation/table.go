@@ -23,10 +23,37 @@ type Table struct {
 	Rows       []Row
 }
 
-// Row is one grid point: the axis values (in Axes order) and the summary over seeds.
+// Row is one grid point: the axis values (in Axes order) and the summary over the seeds
+// whose runs are done.
 type Row struct {
 	Values  []string
 	Summary *experiment.Summary
+	// Missing lists the point's runs that have no result (failed, cut, never started); their
+	// seeds are left out of Summary. A point with no done run has an empty Summary.
+	Missing []MissingRun
+}
+
+// MissingRun is a run of a grid point without a final result.
+type MissingRun struct {
+	// Index is the run's index in the [Plan].
+	Index int
+	Seed  int64
+	Dir   string
+	// Status is the run's record status ("" when it has no record).
+	Status string
+	// Reason is the error that stopped it, or why it has no result.
+	Reason string
+	// Note is what a caller adds, e.g. the Slurm task's state and log file.
+	Note string
+}
+
+// Missing lists every row's missing runs, in plan order.
+func (t *Table) Missing() []MissingRun {
+	var out []MissingRun
+	for _, r := range t.Rows {
+		out = append(out, r.Missing...)
+	}
+	return out
 }
 
 // Metrics lists the final metrics that appear in the rows, "loss" first.
@@ -75,6 +102,11 @@ func (t *Table) WriteCSV(w io.Writer) error {
 		header = append(header, split+"_"+m+"_mean", split+"_"+m+"_std")
 	}
 	header = append(header, "best_val_mean", "best_val_std", "wall_seconds_mean")
+	// Only a table with gaps gets the column, so a complete table's CSV is the same as ever.
+	withMissing := len(t.Missing()) > 0
+	if withMissing {
+		header = append(header, "missing_seeds")
+	}
 	if err := cw.Write(header); err != nil {
 		return fmt.Errorf("write CSV: %w", err)
 	}
@@ -91,7 +123,18 @@ func (t *Table) WriteCSV(w io.Writer) error {
 			}
 			rec = append(rec, f(st.Mean), f(st.Std))
 		}
-		rec = append(rec, f(s.BestVal.Mean), f(s.BestVal.Std), f(s.WallSeconds.Mean))
+		if len(s.Seeds) > 0 {
+			rec = append(rec, f(s.BestVal.Mean), f(s.BestVal.Std), f(s.WallSeconds.Mean))
+		} else {
+			rec = append(rec, "", "", "")
+		}
+		if withMissing {
+			var seeds []string
+			for _, m := range r.Missing {
+				seeds = append(seeds, strconv.FormatInt(m.Seed, 10))
+			}
+			rec = append(rec, strings.Join(seeds, " "))
+		}
 		if err := cw.Write(rec); err != nil {
 			return fmt.Errorf("write CSV: %w", err)
 		}
@@ -134,6 +177,14 @@ func (t *Table) Markdown() string {
 	writeRow(sep)
 	for _, r := range t.Rows {
 		cells := append([]string(nil), r.Values...)
+		if len(r.Summary.Seeds) == 0 {
+			for range len(metrics) + 1 {
+				cells = append(cells, "missing")
+			}
+			cells = append(cells, fmt.Sprintf("0 (%d missing)", len(r.Missing)), "")
+			writeRow(cells)
+			continue
+		}
 		for _, m := range metrics {
 			if st, ok := r.Summary.Final[m]; ok {
 				cells = append(cells, st.String())
@@ -141,11 +192,49 @@ func (t *Table) Markdown() string {
 				cells = append(cells, "")
 			}
 		}
-		cells = append(cells, r.Summary.BestVal.String(), strconv.Itoa(len(r.Summary.Seeds)),
-			fmt.Sprintf("%.1f", r.Summary.WallSeconds.Mean))
+		seeds := strconv.Itoa(len(r.Summary.Seeds))
+		if len(r.Missing) > 0 {
+			seeds += fmt.Sprintf(" (%d missing)", len(r.Missing))
+		}
+		cells = append(cells, r.Summary.BestVal.String(), seeds, fmt.Sprintf("%.1f", r.Summary.WallSeconds.Mean))
 		writeRow(cells)
 	}
+	if missing := t.Missing(); len(missing) > 0 {
+		b.WriteString("\nMissing runs (left out of the means):\n\n")
+		for _, r := range t.Rows {
+			for _, m := range r.Missing {
+				fmt.Fprintf(&b, "- %s: %s\n", t.describeMissing(r, m), m.explain())
+			}
+		}
+	}
 	return b.String()
+}
+
+func (t *Table) describeMissing(r Row, m MissingRun) string {
+	var parts []string
+	for i, ax := range t.Axes {
+		parts = append(parts, ax.Key+"="+r.Values[i])
+	}
+	parts = append(parts, fmt.Sprintf("seed %d", m.Seed))
+	return fmt.Sprintf("%s (run %d, %s)", strings.Join(parts, " "), m.Index, m.Dir)
+}
+
+// explain is the missing run's status, reason and note in one line.
+func (m MissingRun) explain() string {
+	var parts []string
+	if m.Status != "" {
+		parts = append(parts, m.Status)
+	}
+	if m.Reason != "" {
+		parts = append(parts, strings.ReplaceAll(m.Reason, "\n", " "))
+	}
+	if m.Note != "" {
+		parts = append(parts, m.Note)
+	}
+	if len(parts) == 0 {
+		return "no result"
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Files are the paths [Table.WriteFiles] wrote.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,6 +13,17 @@ import (
 
 func init() {
 	commands["export"] = command{runExport, "export a finished run's best model (-format onnx|safetensors)"}
+}
+
+// maxExportBatch bounds -batch: the ONNX graph's batch axis is static, and a larger value is
+// a typing mistake rather than a model anyone serves.
+const maxExportBatch = 1 << 16
+
+// flagGiven reports whether the flag was set on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // runExport implements `gostudy export <run dir> -format onnx|safetensors -o FILE`.
@@ -37,7 +47,16 @@ func runExport(args []string) error {
 	}
 	if dir == "" {
 		fs.Usage()
-		return errors.New("missing the run directory")
+		return usagef("missing the run directory")
+	}
+	if *format != export.FormatONNX && *format != export.FormatSafetensors {
+		return usagef("-format %q: want %s or %s", *format, export.FormatONNX, export.FormatSafetensors)
+	}
+	if err := checkRange("batch", int64(*batch), 1, maxExportBatch); err != nil {
+		return err
+	}
+	if fs.Lookup("o").Value.String() == "" && flagGiven(fs, "o") {
+		return usagef("-o is empty: give the output file, or leave -o out for <run>/model.<format>")
 	}
 	run, err := experiment.OpenRun(dir)
 	if err != nil {

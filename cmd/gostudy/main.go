@@ -57,7 +57,7 @@ func main() {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "gostudy %s: %v\n", os.Args[1], err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 

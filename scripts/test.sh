@@ -31,6 +31,10 @@ go test -count=1 -timeout 40m ./...
 # from .venv.
 go test -count=1 -tags onnx ./pkg/export/ ./cmd/gostudy/
 
+say "Slurm: ablate -slurm on a single-node Slurm cluster started here (scripts/slurm-test.sh)"
+# Installs slurm-wlm and munge when missing; skips, saying why, only without root or sudo.
+scripts/slurm-test.sh
+
 say "Kernel tests through Jupyter (suite, integration, notebooks)"
 .venv/bin/python -m pytest -q -p no:cacheprovider kernel/tests
 

@@ -315,11 +315,7 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		}
 	}
 	if prev, err := ReadRecord(r.dir); err == nil && prev.Status == StatusDone && r.checkRecord(prev) == nil {
-		r.rec = prev
-		ev := r.event(EventSkip)
-		ev.Metrics = prev.Final
-		r.opts.emit(ev)
-		return prev, nil
+		return r.skip(prev), nil
 	}
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run dir: %w", err)
@@ -342,11 +338,7 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		return nil, err
 	}
 	if prev != nil && prev.Status == StatusDone {
-		r.rec = prev
-		ev := r.event(EventSkip)
-		ev.Metrics = prev.Final
-		r.opts.emit(ev)
-		return prev, nil
+		return r.skip(prev), nil
 	}
 	if err := writeFileAtomic(filepath.Join(filepath.Dir(r.dir), configFileName), indentJSON(r.cfgJSON)); err != nil {
 		return nil, err
@@ -519,6 +511,15 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	ev.Metrics = final
 	r.opts.emit(ev)
 	return rec, nil
+}
+
+// skip reports a run found done and returns its record.
+func (r *runner[C]) skip(prev *Record) *Record {
+	r.rec = prev
+	ev := r.event(EventSkip)
+	ev.Metrics = prev.Final
+	r.opts.emit(ev)
+	return prev
 }
 
 // saveLatest saves the resumable checkpoint (with the record inside), then publishes the

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 
@@ -117,11 +116,9 @@ func runSlurm(ctx context.Context, plan *ablation.Plan, f *ablateFlags) error {
 	slurm.Annotate(table, jobs, states)
 	err = finish(plan, table, f, nil)
 	for _, m := range table.Missing() {
-		for _, j := range jobs {
-			if slices.Contains(j.Runs, m.Index) {
-				if tail := slurm.LogTail(j.Log(m.Index), 3); tail != "" {
-					fmt.Fprintf(os.Stderr, "run %d, end of %s:\n%s\n", m.Index, j.Log(m.Index), indent(tail))
-				}
+		if j := slurm.Latest(jobs, m.Index); j != nil {
+			if tail := slurm.LogTail(j.Log(m.Index), 3); tail != "" {
+				fmt.Fprintf(os.Stderr, "run %d, end of %s:\n%s\n", m.Index, j.Log(m.Index), indent(tail))
 			}
 		}
 	}
@@ -168,12 +165,7 @@ func submit(ctx context.Context, plan *ablation.Plan, todo []int, f *ablateFlags
 // ended without finishing them.
 func reportEarlierFailures(plan *ablation.Plan, jobs []*slurm.Job, states slurm.States, todo []int) {
 	for _, i := range todo {
-		var last *slurm.Job
-		for _, j := range jobs {
-			if slices.Contains(j.Runs, i) {
-				last = j
-			}
-		}
+		last := slurm.Latest(jobs, i)
 		if last == nil {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -170,17 +171,11 @@ func Wait(ctx context.Context, run Runner, jobs []*Job, interval time.Duration, 
 // Annotate adds to each missing run of table the last task that tried to train it: its
 // Slurm state and log file (or that no submission included the run).
 func Annotate(table *ablation.Table, jobs []*Job, states States) {
-	last := map[int]*Job{}
-	for _, j := range jobs {
-		for _, r := range j.Runs {
-			last[r] = j
-		}
-	}
 	for i := range table.Rows {
 		for k := range table.Rows[i].Missing {
 			m := &table.Rows[i].Missing[k]
-			j, ok := last[m.Index]
-			if !ok {
+			j := Latest(jobs, m.Index)
+			if j == nil {
 				m.Note = "not submitted to Slurm yet"
 				continue
 			}
@@ -199,6 +194,17 @@ func Annotate(table *ablation.Table, jobs []*Job, states States) {
 			m.Note = fmt.Sprintf("Slurm task %s %s; log %s", j.Task(m.Index), state, log)
 		}
 	}
+}
+
+// Latest is the last of jobs (oldest first, as [Jobs] returns them) that included run, or nil.
+func Latest(jobs []*Job, run int) *Job {
+	var last *Job
+	for _, j := range jobs {
+		if slices.Contains(j.Runs, run) {
+			last = j
+		}
+	}
+	return last
 }
 
 // LogTail returns the last n lines of a task's log ("" when there is none).

@@ -301,3 +301,25 @@ func TestSlurmTaskOnANodeWithoutTheRunsFolder(t *testing.T) {
 		t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 	}
 }
+
+// TestCorruptRecordIsReported: a finished run whose record.json is corrupt is trained again,
+// and the command says so (even with -q) and where it kept the file.
+func TestCorruptRecordIsReported(t *testing.T) {
+	runs := filepath.Join(t.TempDir(), "runs")
+	args := []string{"ablate", "digits", "-dir", runs, "-set", "epochs=1", "-set", "train_size=64", "-set", "val_size=32",
+		"-set", "test_size=32", "-q"}
+	if r := gostudy(t, nil, args...); r.code != 0 {
+		t.Fatalf("first run: exit %d, %s", r.code, r.stderr)
+	}
+	records, _ := filepath.Glob(filepath.Join(runs, "digits", "*", "seed-0", "record.json"))
+	if len(records) != 1 {
+		t.Fatalf("records %v", records)
+	}
+	os.WriteFile(records[0], []byte("{not json"), 0o644)
+	r := gostudy(t, nil, args...)
+	kept, _ := filepath.Glob(filepath.Join(filepath.Dir(records[0]), "record.corrupt-*.json"))
+	if r.code != 0 || len(kept) != 1 || !strings.Contains(r.stderr, "WARNING") ||
+		!strings.Contains(r.stderr, "kept as "+kept[0]) || !strings.Contains(r.stderr, "training the run from the start") {
+		t.Errorf("exit %d, kept %v, stderr %s", r.code, kept, r.stderr)
+	}
+}

@@ -26,7 +26,7 @@ import (
 )
 
 // BackendsEnv restricts the test backends to a comma-separated list of names ("go", "xla:cpu",
-// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu.
+// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu (go only under -short).
 const BackendsEnv = "GOSTUDY_TEST_BACKENDS"
 
 // pluginFile is the PJRT CPU plugin's file name, as scripts/setup.sh installs it under plugins/.
@@ -96,9 +96,15 @@ func FindCPUPlugin() string {
 	return ""
 }
 
+// wanted tells whether the backend name is to be tested: the ones $GOSTUDY_TEST_BACKENDS
+// lists; by default go and xla:cpu, or only go under -short (the quick tier: XLA's
+// compilation is most of the time of these small checks).
 func wanted(name string) bool {
 	env := os.Getenv(BackendsEnv)
 	if env == "" {
+		if testing.Short() {
+			return name == "go"
+		}
 		return name != backend.CUDA
 	}
 	for _, n := range strings.Split(env, ",") {

@@ -154,6 +154,14 @@ func ViTTiny64() ViTConfig {
 		NumHeads: 3, MLPRatio: 4, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
 }
 
+// ViTBase224 is timm's vit_base_patch16_224 (paper Table 1, ViT-B/16): 16×16 patches of
+// 224×224 RGB images, D = 768, 12 blocks of 12 heads, class token, 1000 classes: 86.6M
+// parameters and 17.6G multiply-adds.
+func ViTBase224() ViTConfig {
+	return ViTConfig{ImageSize: 224, InChans: 3, PatchSize: 16, NumClasses: 1000, EmbedDim: 768, Depth: 12,
+		NumHeads: 12, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
+}
+
 // ViT returns the model function of cfg: images [B, H, W, C] → logits [B, NumClasses]. It
 // panics (when the graph is built) if cfg is invalid; call cfg.Validate first to get an error.
 // Images of another size than cfg.ImageSize are accepted: the position embedding is then

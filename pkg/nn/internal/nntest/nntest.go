@@ -215,28 +215,6 @@ func NCHWToNHWC(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(dst, b, h, w, c)
 }
 
-// NHWCToNCHW converts a float32 [B, H, W, C] tensor to PyTorch's [B, C, H, W].
-func NHWCToNCHW(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
-	t.Helper()
-	dims := x.Shape().Dimensions
-	if len(dims) != 4 {
-		t.Fatalf("NHWCToNCHW: want rank 4, got %s", x.Shape())
-	}
-	b, h, w, c := dims[0], dims[1], dims[2], dims[3]
-	src := tensors.MustCopyFlatData[float32](x)
-	dst := make([]float32, len(src))
-	for ib := range b {
-		for ic := range c {
-			for ih := range h {
-				for iw := range w {
-					dst[((ib*c+ic)*h+ih)*w+iw] = src[((ib*h+ih)*w+iw)*c+ic]
-				}
-			}
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(dst, b, c, h, w)
-}
-
 // MaxAbsDiff returns the largest |got-want| over two float32 tensors of equal shape; it fails
 // the test when the shapes differ.
 func MaxAbsDiff(t testing.TB, got, want *tensors.Tensor) float64 {

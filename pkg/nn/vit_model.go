@@ -43,7 +43,9 @@ const (
 // ViTConfig describes a whole Vision Transformer, named like timm's VisionTransformer
 // arguments; the variables are timm's ("patch_embed/proj", "cls_token", "pos_embed",
 // "blocks/<i>/…", "norm", "fc_norm", "head"), so a model built with the same arguments in
-// timm has the same state_dict. The zero value of every switch is timm's default.
+// timm has the same state_dict. The zero values of Stem, PosEmbed and NoEmbedClass are
+// timm's defaults; ClassToken, Pool and QKVBias must be set (timm's defaults: true, "token",
+// true).
 type ViTConfig struct {
 	ImageSize  int // square input side the position embedding is learned for
 	InChans    int

@@ -15,14 +15,8 @@ export GOSTUDY_GOPLS="$ROOT/.bin/gopls"
 export GOSTUDY_OUT="${GOSTUDY_OUT:-$(mktemp -d)}"
 export PATH="$ROOT/.bin:$PATH"
 
-say "gofmt and go vet"
-unformatted=$(git ls-files -z -- '*.go' | xargs -0 gofmt -l)
-if [ -n "$unformatted" ]; then
-	echo "not gofmt-formatted:" >&2
-	echo "$unformatted" >&2
-	exit 1
-fi
-go vet ./...
+say "gofmt, go vet, go mod tidy"
+scripts/lint.sh
 
 say "Go tests"
 go test -count=1 -timeout 40m ./...

@@ -10,39 +10,13 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default"
-	"github.com/gostudy/gostudy/pkg/backend"
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
 )
-
-var goBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
-
-// testBackend is the pure-Go backend: always there, deterministic, and for the tiny models of
-// these tests much quicker than XLA, whose compilation dominates their run time.
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := goBackend()
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	return b
-}
-
-// xlaBackend is gostudy's default backend when it is XLA (the CPU plugin installed by
-// scripts/setup.sh); the test is skipped otherwise.
-func xlaBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := backend.Default()
-	if err != nil || b.Name() != "xla" {
-		t.Skipf("no XLA backend here (%v); run scripts/setup.sh to install the CPU plugin", err)
-	}
-	return b
-}
 
 func TestParseAxis(t *testing.T) {
 	ax, err := ParseAxis("hidden=16, 32,64")
@@ -71,7 +45,7 @@ func smallDigits() map[string]string {
 }
 
 func TestGridSkipsDoneRunsAndResumes(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	dir := t.TempDir()
 	grid := []Axis{{Key: "hidden", Values: []string{"24", "64"}}, {Key: "arch", Values: []string{"mlp"}}}
 	started := 0

@@ -26,7 +26,7 @@ import (
 )
 
 // BackendsEnv restricts the test backends to a comma-separated list of names ("go", "xla:cpu",
-// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu.
+// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu (go only under -short).
 const BackendsEnv = "GOSTUDY_TEST_BACKENDS"
 
 // pluginFile is the PJRT CPU plugin's file name, as scripts/setup.sh installs it under plugins/.
@@ -96,9 +96,15 @@ func FindCPUPlugin() string {
 	return ""
 }
 
+// wanted tells whether the backend name is to be tested: the ones $GOSTUDY_TEST_BACKENDS
+// lists; by default go and xla:cpu, or only go under -short (the quick tier: XLA's
+// compilation is most of the time of these small checks).
 func wanted(name string) bool {
 	env := os.Getenv(BackendsEnv)
 	if env == "" {
+		if testing.Short() {
+			return name == "go"
+		}
 		return name != backend.CUDA
 	}
 	for _, n := range strings.Split(env, ",") {
@@ -207,28 +213,6 @@ func NCHWToNHWC(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(dst, b, h, w, c)
-}
-
-// NHWCToNCHW converts a float32 [B, H, W, C] tensor to PyTorch's [B, C, H, W].
-func NHWCToNCHW(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
-	t.Helper()
-	dims := x.Shape().Dimensions
-	if len(dims) != 4 {
-		t.Fatalf("NHWCToNCHW: want rank 4, got %s", x.Shape())
-	}
-	b, h, w, c := dims[0], dims[1], dims[2], dims[3]
-	src := tensors.MustCopyFlatData[float32](x)
-	dst := make([]float32, len(src))
-	for ib := range b {
-		for ic := range c {
-			for ih := range h {
-				for iw := range w {
-					dst[((ib*c+ic)*h+ih)*w+iw] = src[((ib*h+ih)*w+iw)*c+ic]
-				}
-			}
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(dst, b, c, h, w)
 }
 
 // MaxAbsDiff returns the largest |got-want| over two float32 tensors of equal shape; it fails

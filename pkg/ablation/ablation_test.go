@@ -214,7 +214,7 @@ func TestAFailedRunDoesNotStopTheGrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{Runnable: failingSeed{d, 1}, Set: smallDigits(), Seeds: 2, Dir: t.TempDir(), Backend: testBackend(t),
+	spec := Spec{Runnable: failingSeed{d, 1}, Set: smallDigits(), Seeds: 2, Dir: t.TempDir(), Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
 	tab, err := Run(context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), "2 of 4 runs failed") || !strings.Contains(err.Error(), "simulated failure") {
@@ -268,10 +268,10 @@ func TestCorruptCheckpointDoesNotBlockTheGrid(t *testing.T) {
 	dir := t.TempDir()
 	set := smallDigits()
 	set["checkpoint_every"] = "5"
-	spec := Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: dir, Backend: testBackend(t),
+	spec := Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
 	ref, err := Run(context.Background(), Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: t.TempDir(),
-		Backend: testBackend(t), Grid: spec.Grid})
+		Backend: backendtest.Go(t), Grid: spec.Grid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestCorruptCheckpointDoesNotBlockTheGrid(t *testing.T) {
 
 func TestRetrainSelectsRuns(t *testing.T) {
 	dir := t.TempDir()
-	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}, {Key: "arch", Values: []string{"mlp", "cnn"}}}}
 	plan, err := NewPlan(spec)
 	if err != nil {
@@ -342,7 +342,7 @@ func TestRetrainSelectsRuns(t *testing.T) {
 		}
 	}
 
-	small := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+	small := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16"}}}}
 	first, err := Run(context.Background(), small)
 	if err != nil {
@@ -375,7 +375,7 @@ func TestRetrainSelectsRuns(t *testing.T) {
 // that is being trained fails at once, naming the reason, and the run finishes once.
 func TestTwoTrainersNeverShareARun(t *testing.T) {
 	dir := t.TempDir()
-	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 1, Dir: dir, Backend: testBackend(t)}
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 1, Dir: dir, Backend: backendtest.Go(t)}
 	inside, release := make(chan bool), make(chan bool)
 	first := spec
 	first.Progress = func(ev experiment.Event) {

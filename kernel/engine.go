@@ -60,6 +60,9 @@ type EngineOptions struct {
 	Log     *slog.Logger // kernel log (stderr of the kernel process)
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
+	// CacheDir is where sessions keep what the next session with the same module graph and
+	// toolchain can reuse (see sessioncache.go); empty means the user's cache folder.
+	CacheDir string
 	// KeepPlugins, when set, is a folder that receives a copy of every compiled cell
 	// (cell<N>-<run>.so) before it runs. The runner deletes a plugin once loaded; the copies
 	// let a benchmark replay the same cells in a runner on another machine (a GPU box has
@@ -79,6 +82,10 @@ type Engine struct {
 	tc        *compiler.Toolchain
 	sess      *compiler.Session
 	runnerBin string
+	known     map[string]string // package name → import path, for missing imports
+	cache     *sessionCache     // nil when the user's cache folder is unusable
+	saved     int               // packages in the cached state (saved again when more are known)
+	extld     string            // the linker wrapper plugin links use
 
 	mu       sync.Mutex
 	rc       *runner.Client
@@ -144,6 +151,11 @@ func (e *Engine) prepare() {
 		e.log.Error("session setup failed", "err", e.initErr)
 		return
 	}
+	// Start the runner now, while the front end is still connecting, rather than in the
+	// first cell; if it fails, the first cell tries again and reports why.
+	if _, err := e.ensureRunner(ctx); err != nil {
+		e.log.Warn("runner did not start", "err", err)
+	}
 	e.log.Info("session ready", "dir", e.dir, "took", time.Since(start).Round(time.Millisecond))
 }
 
@@ -172,13 +184,47 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 	if err := os.MkdirAll(runnerDir, 0o755); err != nil {
 		return fmt.Errorf("create runner package: %w", err)
 	}
-	src := "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"github.com/gostudy/gostudy/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
-	if err := os.WriteFile(filepath.Join(runnerDir, "main.go"), []byte(src), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(runnerDir, "main.go"), []byte(runnerSource), 0o644); err != nil {
 		return fmt.Errorf("write runner package: %w", err)
 	}
+	cache, err := openSessionCache(ctx, e.opts.CacheDir, e.opts.GoCmd, e.dir, e.goEnv)
+	if err != nil {
+		e.log.Warn("no session cache", "err", err)
+	}
+	e.cache = cache
+	if cache != nil {
+		err := e.restore(ctx, cache)
+		if err == nil {
+			e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+			e.log.Info("session restored from the cache", "dir", cache.dir)
+			return nil
+		}
+		e.log.Info("preparing the session from scratch", "why", err)
+	}
+	if err := e.build(ctx); err != nil {
+		return err
+	}
+	e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+	e.saveSession()
+	return nil
+}
+
+// build prepares the session with the go command: the plugin build flags, the runner
+// binary, the names of the project's packages and the compiled packages every cell needs.
+func (e *Engine) build(ctx context.Context) error {
 	tc, err := compiler.NewToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv)
 	if err != nil {
 		return err
+	}
+	linkerDir := e.dir
+	if e.cache != nil {
+		linkerDir = e.cache.dir
+	}
+	if extld, err := compiler.WriteLinkerWrapper(ctx, linkerDir, tc.CC(), e.goEnv); err == nil {
+		tc.UseLinker(extld)
+		e.extld = extld
+	} else {
+		e.log.Warn("plugin links use the C compiler directly", "err", err)
 	}
 	e.tc = tc
 	var wg sync.WaitGroup
@@ -202,15 +248,14 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath}); err != nil {
+	e.known = known
+	// The runner's own packages are listed too, so the cache notices when their sources
+	// change (the cached runner binary would then be stale).
+	if _, err := tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath, sessionModule + "/runner"}); err != nil {
 		return err
 	}
 	wg.Wait()
-	if buildErr != nil {
-		return buildErr
-	}
-	e.sess = compiler.NewSession(tc, e.dir, sessionModule, known)
-	return nil
+	return buildErr
 }
 
 // knownPackages are packages cells may use without importing them (besides the standard
@@ -259,6 +304,7 @@ func (e *Engine) Warm(ctx context.Context, sink Sink) error {
 	for p, ferr := range failed {
 		sink.Stream("stderr", fmt.Sprintf("warm: skipped %s: %v\n", p, ferr))
 	}
+	e.saveSession()
 	return e.Execute(ctx, 1, `fmt.Println("warm: ready")`, sink)
 }
 
@@ -387,6 +433,10 @@ func (e *Engine) Close() {
 	}
 	select {
 	case <-e.ready:
+		// Packages listed during the session (GoMLX, say) are known at once next time.
+		if e.initErr == nil && e.tc.Size() > e.saved {
+			e.saveSession()
+		}
 	case <-time.After(30 * time.Second):
 		// set-up is still running (a first build): its commands die with the kernel
 	}
@@ -533,6 +583,7 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	}
 	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
 		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
+		"compile", prog.Timings.Compile.Round(time.Millisecond), "link", prog.Timings.Link.Round(time.Millisecond),
 		"run", time.Since(t).Round(time.Millisecond))
 	return err
 }

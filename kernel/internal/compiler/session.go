@@ -112,6 +112,8 @@ type Timings struct {
 	Packages time.Duration // finding/building imported packages (go list)
 	Check    time.Duration // parsing, type-checking and rewriting
 	Build    time.Duration // compile + link
+	Compile  time.Duration // of which go tool compile
+	Link     time.Duration // of which go tool link
 }
 
 // Reset forgets every declaration, import and variable.
@@ -640,7 +642,7 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 	prog.Timings.Packages += time.Since(t2)
 	t3 := time.Now()
 	defer func() { prog.Timings.Build += time.Since(t3) }()
-	if err := s.tc.Build(ctx, dir, pkgPath, []byte(final), finalImports, soPath); err != nil {
+	if err := s.tc.Build(ctx, dir, pkgPath, []byte(final), finalImports, soPath, &prog.Timings); err != nil {
 		var te *ToolError
 		if errors.As(err, &te) {
 			if ds := te.Diagnostics(); len(ds) > 0 {

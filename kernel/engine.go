@@ -61,7 +61,8 @@ type EngineOptions struct {
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
 	// CacheDir is where sessions keep what the next session with the same module graph and
-	// toolchain can reuse (see sessioncache.go); empty means the user's cache folder.
+	// toolchain can reuse (see sessioncache.go); empty means $GOSTUDY_CACHE_DIR, else
+	// the user's cache folder.
 	CacheDir string
 	// KeepPlugins, when set, is a folder that receives a copy of every compiled cell
 	// (cell<N>-<run>.so) before it runs. The runner deletes a plugin once loaded; the copies

@@ -46,6 +46,11 @@ type Kernel struct {
 	gopls    *gopls.Client
 	goplsErr error
 	goplsMu  sync.Mutex
+	// goplsWanted is closed (once, by wantGopls) when gopls should start; goplsUp when it
+	// has started or failed to.
+	goplsWanted chan struct{}
+	goplsOnce   sync.Once
+	goplsUp     chan struct{}
 
 	queue    chan protocol.Request // execute requests, run one at a time
 	aborting bool                  // replying "aborted" to queued requests after an error
@@ -80,7 +85,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer srv.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
-		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1)}
+		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1),
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{})}
 	defer k.closeGopls()
 	go k.executeLoop(ctx)
 	go k.startGopls(ctx)
@@ -211,6 +217,7 @@ func (k *Kernel) executeLoop(ctx context.Context) {
 		select {
 		case req := <-k.queue:
 			k.busy(req, func() { k.execute(ctx, req) })
+			k.wantGopls()
 			if len(k.queue) == 0 {
 				k.mu.Lock()
 				k.aborting = false
@@ -458,9 +465,25 @@ func globContains(pattern, s string) bool {
 	return strings.HasSuffix(pattern, "*") || i == len(s)
 }
 
-// startGopls starts gopls in the session module once the session is ready. Completion and
-// inspection work without waiting for it; they answer with nothing until it is up.
+// goplsIdleStart is how long after the session is ready gopls starts on its own when no
+// cell has run yet; goplsWait bounds how long a completion or inspection waits for it.
+const (
+	goplsIdleStart = 2 * time.Second
+	goplsWait      = 10 * time.Second
+)
+
+// wantGopls asks for gopls to start now (it is idempotent).
+func (k *Kernel) wantGopls() {
+	k.goplsOnce.Do(func() { close(k.goplsWanted) })
+}
+
+// startGopls starts gopls in the session module once it is wanted: after the first cell,
+// at the first completion or inspection, or when the session has been ready and idle for
+// goplsIdleStart. gopls type-checks the session's packages when it starts; on a small
+// machine that competes with the first cell for the CPU, so it does not start with the
+// kernel. goplsUp is closed once it started (or failed to).
 func (k *Kernel) startGopls(ctx context.Context) {
+	defer close(k.goplsUp)
 	if k.opts.GoplsPath == "" {
 		return
 	}
@@ -472,6 +495,24 @@ func (k *Kernel) startGopls(ctx context.Context) {
 	}
 	if err := k.engine.waitReady(ctx); err != nil {
 		return
+	}
+	idle := time.NewTimer(goplsIdleStart)
+	defer idle.Stop()
+wait:
+	for {
+		select {
+		case <-k.goplsWanted:
+			break wait
+		case <-idle.C:
+			k.mu.Lock()
+			running := k.cancel != nil
+			k.mu.Unlock()
+			if !running {
+				break wait
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 	c, err := gopls.Start(ctx, k.opts.GoplsPath, k.engine.Dir(), k.log)
 	k.goplsMu.Lock()
@@ -490,6 +531,21 @@ func (k *Kernel) startGopls(ctx context.Context) {
 			_, _ = c.Complete(wctx, path, content, off)
 		}
 	}()
+}
+
+// goplsFor returns gopls for a completion or inspection, starting it if needed and waiting
+// for it (at most goplsWait): a request right after start-up is answered, not left empty.
+func (k *Kernel) goplsFor(ctx context.Context) *gopls.Client {
+	k.wantGopls()
+	t := time.NewTimer(goplsWait)
+	defer t.Stop()
+	select {
+	case <-k.goplsUp:
+	case <-t.C:
+		k.log.Info("gopls is still starting; answering without it")
+	case <-ctx.Done():
+	}
+	return k.goplsClient()
 }
 
 func (k *Kernel) closeGopls() {
@@ -564,7 +620,7 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 		reply["matches"] = slices.Compact(ms)
 		return reply
 	}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		k.log.Info("completion without gopls", "ready", k.engine.Ready())
 		return reply
@@ -616,7 +672,7 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 	}
 	_ = req.Msg.DecodeContent(&c)
 	reply := map[string]any{"status": "ok", "found": false, "data": map[string]any{}, "metadata": map[string]any{}}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		return reply
 	}

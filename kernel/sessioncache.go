@@ -52,6 +52,9 @@ var goSettings = []string{"GOVERSION", "GOROOT", "GOOS", "GOARCH", "GOAMD64", "G
 // go.sum are written), for the go command and environment the session uses.
 func openSessionCache(ctx context.Context, root, goCmd, dir string, env []string) (*sessionCache, error) {
 	if root == "" {
+		root = os.Getenv("GOSTUDY_CACHE_DIR")
+	}
+	if root == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
 			return nil, fmt.Errorf("session cache: %w", err)

@@ -36,6 +36,8 @@ type Decl struct {
 	Col   int
 	Text  string
 	Cell  int
+
+	idents map[string]bool // identifiers in Text, computed once (see reachable)
 }
 
 // Import is a package a cell imported; later cells get it again when they use its name.
@@ -253,10 +255,12 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		}
 		prelude = append(prelude, v)
 	}
+	// Only what this cell can reach is compiled; all of decls is remembered.
+	visible, prelude := reachable(code, decls, prelude)
 
 	// Imports: this cell's, then earlier ones whose names the code uses.
 	imports := mergeImports(s.imports, code.imports)
-	used := usedQualifiers(decls, code)
+	used := usedQualifiers(visible, code)
 	var fileImports []Import
 	for _, im := range imports {
 		if im.Name == "." || used[im.Name] {
@@ -268,7 +272,7 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 	var result *attemptResult
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
-		result, lastErr = s.compileAttempt(ctx, n, code, decls, prelude, fileImports, prog)
+		result, lastErr = s.compileAttempt(ctx, n, code, visible, prelude, fileImports, prog)
 		var fix *importFix
 		if errors.As(lastErr, &fix) {
 			fileImports = fix.imports
@@ -744,4 +748,98 @@ func WriteModule(dir, modPath, repoDir, repoModPath string, requires []string, g
 		return fmt.Errorf("write session go.sum: %w", err)
 	}
 	return nil
+}
+
+// reachable keeps, of the earlier cells' declarations and variables, those this cell can
+// reach: named in its code, or in a kept declaration, or in the type of a kept variable,
+// and so on; a type brings its methods. A later cell's cost then follows what it uses, not
+// everything declared before it: after a cell of 10,000 functions, a cell that calls none
+// of them compiles as if they did not exist. Names are matched as identifiers, which can
+// only over-approximate (a local variable named like an earlier function keeps it).
+func reachable(code *cellCode, decls []*Decl, prelude []*Var) ([]*Decl, []*Var) {
+	needed := map[string]bool{}
+	var pending []string
+	need := func(idents map[string]bool) {
+		for id := range idents {
+			if !needed[id] {
+				needed[id] = true
+				pending = append(pending, id)
+			}
+		}
+	}
+	for _, segs := range [][]Segment{code.body, code.varDecls, code.initBody} {
+		for _, seg := range segs {
+			need(identifiers(seg.Text))
+		}
+	}
+	// Declarations by name ("T" for a type and "T" for each of its methods "T.M").
+	byName := map[string][]int{}
+	keep := make([]bool, len(decls))
+	for i, d := range decls {
+		if d.idents == nil {
+			d.idents = identifiers(d.Text)
+		}
+		if slices.Contains(code.decls, d) {
+			keep[i] = true
+			need(d.idents)
+			continue
+		}
+		for _, name := range d.Names {
+			if recv, _, ok := strings.Cut(name, "."); ok {
+				name = recv
+			}
+			byName[name] = append(byName[name], i)
+		}
+	}
+	vars := map[string]*Var{}
+	for _, v := range prelude {
+		vars[v.Name] = v
+	}
+	keptVars := map[string]bool{}
+	for len(pending) > 0 {
+		id := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		for _, i := range byName[id] {
+			if !keep[i] {
+				keep[i] = true
+				need(decls[i].idents)
+			}
+		}
+		if v, ok := vars[id]; ok && !keptVars[id] {
+			keptVars[id] = true
+			for t := range v.CellTypes {
+				need(map[string]bool{t: true})
+			}
+		}
+	}
+	var outDecls []*Decl
+	for i, d := range decls {
+		if keep[i] {
+			outDecls = append(outDecls, d)
+		}
+	}
+	var outVars []*Var
+	for _, v := range prelude {
+		if keptVars[v.Name] {
+			outVars = append(outVars, v)
+		}
+	}
+	return outDecls, outVars
+}
+
+// identifiers returns the identifiers in Go source (keywords and literals left out).
+func identifiers(src string) map[string]bool {
+	ids := map[string]bool{}
+	var sc scanner.Scanner
+	fset := token.NewFileSet()
+	sc.Init(fset.AddFile("", -1, len(src)), []byte(src), nil, 0)
+	for {
+		_, tok, lit := sc.Scan()
+		if tok == token.EOF {
+			return ids
+		}
+		if tok == token.IDENT {
+			ids[lit] = true
+		}
+	}
 }

@@ -25,7 +25,7 @@ import (
 // what takes the first cell of a session from about a second to the cost of any cell.
 
 // sessionCacheVersion changes when the layout of a cached session changes.
-const sessionCacheVersion = 1
+const sessionCacheVersion = 2
 
 // cachedSession is the file session.json in a cache entry.
 type cachedSession struct {

@@ -87,6 +87,8 @@ type Engine struct {
 	cache     *sessionCache     // nil when the user's cache folder is unusable
 	saved     int               // packages in the cached state (saved again when more are known)
 	extld     string            // the linker wrapper plugin links use
+	// runnerStamps are the times of the local sources runnerBin was built from.
+	runnerStamps map[string]time.Time
 
 	mu       sync.Mutex
 	rc       *runner.Client
@@ -96,6 +98,7 @@ type Engine struct {
 	nextID   int
 	interrup chan struct{}
 	shells   map[*exec.Cmd]bool
+	comm     commState // comms the runner holds (see comm.go)
 }
 
 // NewEngine creates the session module and starts preparing the toolchain and the runner
@@ -256,7 +259,11 @@ func (e *Engine) build(ctx context.Context) error {
 		return err
 	}
 	wg.Wait()
-	return buildErr
+	if buildErr != nil {
+		return buildErr
+	}
+	e.runnerStamps = tc.LocalStamps([]string{sessionModule + "/runner"})
+	return nil
 }
 
 // knownPackages are packages cells may use without importing them (besides the standard
@@ -333,9 +340,7 @@ func (e *Engine) Ready() bool {
 type stream struct{ e *Engine }
 
 func (s stream) Stream(name, text string) {
-	s.e.mu.Lock()
-	sink := s.e.sink
-	s.e.mu.Unlock()
+	sink := s.e.outputSink()
 	if sink != nil {
 		sink.Stream(name, text)
 	} else {
@@ -348,10 +353,17 @@ func (s stream) Stream(name, text string) {
 func (s stream) Event(ev runner.Event) {
 	e := s.e
 	e.mu.Lock()
-	sink, done := e.sink, e.done
+	done := e.done
 	rc := e.rc
 	e.mu.Unlock()
+	sink := e.outputSink()
 	switch ev.Ev {
+	case "comm":
+		if ev.Comm != nil {
+			e.commEvent(*ev.Comm)
+		}
+	case "comm_done":
+		e.commDone(ev.ID)
 	case "display":
 		if sink != nil && ev.Display != nil {
 			sink.Display(*ev.Display)
@@ -393,6 +405,8 @@ func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
 			return rc, nil
 		}
 	}
+	// The comms of a runner that stopped are gone with it.
+	e.closeComms()
 	env := append(os.Environ(), "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+e.dir)
 	rc, err := runner.Start(ctx, e.runnerBin, e.opts.WorkDir, env, stream{e})
 	if err != nil {
@@ -413,6 +427,7 @@ func (e *Engine) killRunner() []string {
 	if rc != nil {
 		rc.Kill()
 	}
+	e.closeComms()
 	if e.sess == nil {
 		return nil
 	}
@@ -470,6 +485,15 @@ func (e *Engine) Execute(ctx context.Context, n int, code string, sink Sink) err
 	e.history[n] = code
 	e.sink = sink
 	e.mu.Unlock()
+	// After the cell, runner output (a goroutine it left, a widget's change function) is no
+	// longer the cell's: it goes to the comm message being handled, or the idle sink.
+	defer func() {
+		e.mu.Lock()
+		if e.sink == sink {
+			e.sink = nil
+		}
+		e.mu.Unlock()
+	}()
 
 	start := time.Now()
 	p := compiler.Parse(code)

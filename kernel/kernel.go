@@ -19,6 +19,7 @@ import (
 	"github.com/gostudy/gostudy/kernel/internal/kernelspec"
 	"github.com/gostudy/gostudy/kernel/internal/protocol"
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
 
 // Version is the kernel's implementation version.
@@ -52,9 +53,14 @@ type Kernel struct {
 	goplsOnce   sync.Once
 	goplsUp     chan struct{}
 
-	queue    chan protocol.Request // execute requests, run one at a time
-	aborting bool                  // replying "aborted" to queued requests after an error
-	stop     chan bool             // shutdown requested (value: restart)
+	queue chan protocol.Request // execute requests, run one at a time
+	// commQueue holds the front end's comm messages until commLoop hands them to the
+	// runner, one at a time and in order; commWake signals a new one.
+	commMu    sync.Mutex
+	commQueue []protocol.Request
+	commWake  chan struct{}
+	aborting  bool      // replying "aborted" to queued requests after an error
+	stop      chan bool // shutdown requested (value: restart)
 }
 
 type historyEntry struct {
@@ -86,9 +92,11 @@ func Run(ctx context.Context, opts Options) error {
 	defer srv.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
 		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1),
-		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{})}
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{}), commWake: make(chan struct{}, 1)}
 	defer k.closeGopls()
+	engine.SetIdleSink(&iopubSink{k: k})
 	go k.executeLoop(ctx)
+	go k.commLoop(ctx)
 	go k.startGopls(ctx)
 	_ = srv.Publish(nil, "status", map[string]any{"execution_state": "starting"})
 	for {
@@ -134,10 +142,66 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 		default:
 		}
 	case "comm_open", "comm_msg", "comm_close":
-		// No comm targets: ipykernel too ignores comms for unknown targets without a reply.
-		k.log.Debug("ignoring comm message", "type", req.Msg.Header.MsgType)
+		// Widgets live in the runner: their messages go there, in order, whether or not a
+		// cell is running (see commLoop).
+		k.commMu.Lock()
+		k.commQueue = append(k.commQueue, req)
+		k.commMu.Unlock()
+		select {
+		case k.commWake <- struct{}{}:
+		default:
+		}
 	default:
 		go k.busy(req, func() { k.answer(ctx, req) })
+	}
+}
+
+// commLoop hands the front end's comm messages to the engine, one at a time, in order.
+// While no cell runs, each is wrapped in busy/idle status messages with the comm message as
+// parent (as ipykernel does), and what its change functions print goes there; while a cell
+// runs, the status stays the cell's and their output joins the cell's.
+func (k *Kernel) commLoop(ctx context.Context) {
+	for {
+		k.commMu.Lock()
+		var req protocol.Request
+		have := len(k.commQueue) > 0
+		if have {
+			req = k.commQueue[0]
+			k.commQueue = k.commQueue[1:]
+		}
+		k.commMu.Unlock()
+		if !have {
+			select {
+			case <-k.commWake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		var c struct {
+			CommID     string         `json:"comm_id"`
+			TargetName string         `json:"target_name"`
+			Data       map[string]any `json:"data"`
+		}
+		if err := req.Msg.DecodeContent(&c); err != nil || c.CommID == "" {
+			k.log.Warn("bad comm message", "type", req.Msg.Header.MsgType, "err", err)
+			continue
+		}
+		m := widgets.Message{Type: req.Msg.Header.MsgType, CommID: c.CommID, Target: c.TargetName, Data: c.Data, Metadata: req.Msg.Metadata}
+		sink := &iopubSink{k: k, parent: req.Msg}
+		k.mu.Lock()
+		running := k.cancel != nil
+		k.mu.Unlock()
+		handle := func() {
+			if err := k.engine.Comm(ctx, m, sink); err != nil {
+				k.log.Warn("comm message not delivered", "type", m.Type, "comm", m.CommID, "err", err)
+			}
+		}
+		if running {
+			handle()
+		} else {
+			k.busy(req, handle)
+		}
 	}
 }
 
@@ -180,7 +244,15 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	case "history_request":
 		k.reply(req, "history_reply", k.historyReply(req))
 	case "comm_info_request":
-		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": map[string]any{}})
+		var c struct {
+			TargetName string `json:"target_name"`
+		}
+		_ = req.Msg.DecodeContent(&c)
+		comms := map[string]any{}
+		for id, target := range k.engine.Comms(c.TargetName) {
+			comms[id] = map[string]any{"target_name": target}
+		}
+		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": comms})
 	default:
 		k.log.Warn("unsupported request", "type", req.Msg.Header.MsgType)
 	}
@@ -354,6 +426,29 @@ func (s *iopubSink) Display(m display.Message) {
 			content["transient"] = map[string]any{"display_id": m.DisplayID}
 		}
 		_ = s.k.srv.Publish(s.parent, m.Type, content)
+	}
+}
+
+// Comm publishes a comm message of the runner's widgets; comm_open carries the widget
+// protocol version in the message's metadata, where front ends look for it.
+func (s *iopubSink) Comm(m widgets.Message) {
+	content := map[string]any{"comm_id": m.CommID, "data": m.Data}
+	if m.Data == nil {
+		content["data"] = map[string]any{}
+	}
+	if m.Type == "comm_open" {
+		content["target_name"] = m.Target
+	}
+	msg, err := s.k.srv.NewMessage(s.parent, m.Type, content)
+	if err != nil {
+		s.k.log.Error("comm message", "type", m.Type, "err", err)
+		return
+	}
+	if m.Metadata != nil {
+		msg.Metadata = m.Metadata
+	}
+	if err := s.k.srv.PublishMessage(msg); err != nil {
+		s.k.log.Error("publish comm message", "type", m.Type, "err", err)
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 // what takes the first cell of a session from about a second to the cost of any cell.
 
 // sessionCacheVersion changes when the layout of a cached session changes.
-const sessionCacheVersion = 2
+const sessionCacheVersion = 3
 
 // cachedSession is the file session.json in a cache entry.
 type cachedSession struct {
@@ -33,7 +33,10 @@ type cachedSession struct {
 	Toolchain compiler.ToolchainState
 	Known     map[string]string // package name → import path, for missing imports
 	Runner    string            // runner binary, a file name in the entry's folder
-	ExtLD     string            // linker wrapper, a file name in the entry's folder
+	// RunnerStamps are the times of the local source files the runner was built from; the
+	// entry is stale when one changed (the toolchain's own stamps follow later edits).
+	RunnerStamps map[string]time.Time
+	ExtLD        string // linker wrapper, a file name in the entry's folder
 }
 
 // sessionCache is one entry of the cache: a folder named by the session's key.
@@ -193,6 +196,9 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 	if !ok {
 		return errors.New("no cached session")
 	}
+	if len(s.RunnerStamps) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
+		return errors.New("the runner's sources changed")
+	}
 	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv, s.Toolchain)
 	if err != nil {
 		return err
@@ -205,6 +211,7 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 	e.tc = tc
 	e.runnerBin = filepath.Join(c.dir, s.Runner)
 	e.known = s.Known
+	e.runnerStamps = s.RunnerStamps
 	e.saved = tc.Size()
 	return nil
 }
@@ -214,7 +221,11 @@ func (e *Engine) saveSession() {
 	if e.cache == nil || e.tc == nil {
 		return
 	}
-	s := &cachedSession{Toolchain: e.tc.State(), Known: e.known}
+	if !compiler.StampsCurrent(e.runnerStamps) {
+		// A source of the runner changed during the session: the next one builds a new one.
+		return
+	}
+	s := &cachedSession{Toolchain: e.tc.State(), Known: e.known, RunnerStamps: e.runnerStamps}
 	if strings.HasPrefix(e.extld, e.cache.dir+string(filepath.Separator)) {
 		s.ExtLD = filepath.Base(e.extld)
 	}

@@ -98,3 +98,51 @@ func RestoreToolchain(ctx context.Context, goCmd, dir string, env []string, st T
 	}
 	return t, nil
 }
+
+// LocalStamps returns the modification times, read now, of the folders and source files of
+// the local packages (not in the module cache) among roots and their dependencies, as
+// listed so far. A binary built from roots is stale when one of them changes.
+func (t *Toolchain) LocalStamps(roots []string) map[string]time.Time {
+	t.mu.Lock()
+	var pkgs []*ListedPackage
+	seen := map[string]bool{}
+	for _, r := range roots {
+		lp, ok := t.pkgs[r]
+		if !ok {
+			continue
+		}
+		for _, p := range append([]string{r}, lp.Deps...) {
+			if dp, ok := t.pkgs[p]; ok && !seen[p] {
+				seen[p] = true
+				pkgs = append(pkgs, dp)
+			}
+		}
+	}
+	t.mu.Unlock()
+	stamps := map[string]time.Time{}
+	for _, p := range pkgs {
+		if p.Standard || p.Module == nil || isModuleCache(p.Dir) || strings.HasPrefix(p.Dir, t.dir+string(filepath.Separator)) {
+			continue
+		}
+		for _, f := range append([]string{p.Dir}, append(slices.Clone(p.GoFiles), p.CgoFiles...)...) {
+			if !filepath.IsAbs(f) {
+				f = filepath.Join(p.Dir, f)
+			}
+			if fi, err := os.Stat(f); err == nil {
+				stamps[f] = fi.ModTime()
+			}
+		}
+	}
+	return stamps
+}
+
+// StampsCurrent reports whether every file in stamps still has its recorded time.
+func StampsCurrent(stamps map[string]time.Time) bool {
+	for f, mt := range stamps {
+		fi, err := os.Stat(f)
+		if err != nil || !fi.ModTime().Equal(mt) {
+			return false
+		}
+	}
+	return true
+}

@@ -295,7 +295,7 @@ func (t *Toolchain) Ensure(ctx context.Context, paths []string) (map[string]erro
 // package is not in the module cache (the project itself, or a replace directive to a local
 // folder).
 func (t *Toolchain) recordLocal(p *ListedPackage) {
-	if p.Standard || p.Module == nil || strings.Contains(p.Dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator)) {
+	if p.Standard || p.Module == nil || isModuleCache(p.Dir) {
 		return
 	}
 	// The folder's time changes when a file is added or removed.
@@ -307,6 +307,12 @@ func (t *Toolchain) recordLocal(p *ListedPackage) {
 			t.local[path] = st.ModTime()
 		}
 	}
+}
+
+// isModuleCache reports whether dir lies in a module cache (…/pkg/mod/…), whose contents
+// never change.
+func isModuleCache(dir string) bool {
+	return strings.Contains(dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator))
 }
 
 // localChanged reports whether a recorded local source file changed or disappeared.

@@ -25,7 +25,7 @@ import (
 // what takes the first cell of a session from about a second to the cost of any cell.
 
 // sessionCacheVersion changes when the layout of a cached session changes.
-const sessionCacheVersion = 3
+const sessionCacheVersion = 4
 
 // cachedSession is the file session.json in a cache entry.
 type cachedSession struct {
@@ -125,7 +125,7 @@ func (c *sessionCache) save(s *cachedSession, runnerBin string) (string, error) 
 	if filepath.Dir(runnerBin) != c.dir {
 		// A new name for every build: a session still using the previous runner binary may
 		// need it again (to restart its runner), so it is never overwritten.
-		name := fmt.Sprintf("runner-%d-%d.bin", time.Now().UnixNano(), os.Getpid())
+		name := fmt.Sprintf("%d-%d.runner.bin", time.Now().UnixNano(), os.Getpid())
 		if err := copyExecutable(runnerBin, filepath.Join(c.dir, name)); err != nil {
 			return "", err
 		}
@@ -145,13 +145,42 @@ func (c *sessionCache) save(s *cachedSession, runnerBin string) (string, error) 
 		return "", fmt.Errorf("session cache: %w", err)
 	}
 	c.removeOldRunners(s.Runner)
+	c.removeStaleEntries()
 	return filepath.Join(c.dir, s.Runner), nil
+}
+
+// entryLifetime is how long an entry nobody restored or saved is kept.
+const entryLifetime = 14 * 24 * time.Hour
+
+// removeStaleEntries deletes other entries (older Go versions, module graphs, cache
+// layouts) that no session used for entryLifetime; a restore marks an entry used.
+func (c *sessionCache) removeStaleEntries() {
+	others, _ := filepath.Glob(filepath.Join(filepath.Dir(c.dir), "session-*"))
+	for _, d := range others {
+		if d == c.dir {
+			continue
+		}
+		// Without a session.json the entry may be being written: judge it by the folder.
+		fi, err := os.Stat(filepath.Join(d, "session.json"))
+		if err != nil {
+			fi, err = os.Stat(d)
+		}
+		if err == nil && time.Since(fi.ModTime()) > entryLifetime {
+			_ = os.RemoveAll(d)
+		}
+	}
+}
+
+// touch marks the entry used now.
+func (c *sessionCache) touch() {
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(c.dir, "session.json"), now, now)
 }
 
 // removeOldRunners deletes runner binaries other than keep that are older than a day (a
 // session running that long keeps its runner alive; only a restart would need the file).
 func (c *sessionCache) removeOldRunners(keep string) {
-	old, _ := filepath.Glob(filepath.Join(c.dir, "runner-*.bin"))
+	old, _ := filepath.Glob(filepath.Join(c.dir, "*.runner.bin"))
 	for _, p := range old {
 		if filepath.Base(p) == keep {
 			continue
@@ -208,6 +237,7 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 			return fmt.Errorf("linker wrapper is gone: %w", err)
 		}
 	}
+	c.touch()
 	e.tc = tc
 	e.runnerBin = filepath.Join(c.dir, s.Runner)
 	e.known = s.Known

@@ -78,7 +78,7 @@ class Kernel:
     def start(self):
         t = time.perf_counter()
         self.km = KernelManager(kernel_name=self.name, kernel_spec_manager=self.ksm)
-        self.km.start_kernel()
+        self.km.start_kernel(stderr=subprocess.DEVNULL)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=120)

@@ -89,6 +89,10 @@ type Engine struct {
 	extld     string            // the linker wrapper plugin links use
 	// runnerStamps are the times of the local sources runnerBin was built from.
 	runnerStamps map[string]time.Time
+	// modChanged: the session module's requirements changed (go get); restartRunner: the
+	// runner was rebuilt for them and the running one must be replaced before the next cell.
+	modChanged    bool
+	restartRunner bool
 
 	mu       sync.Mutex
 	rc       *runner.Client
@@ -200,6 +204,7 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 		err := e.restore(ctx, cache)
 		if err == nil {
 			e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+			e.sess.FetchModules = e.fetchModules
 			e.log.Info("session restored from the cache", "dir", cache.dir)
 			return nil
 		}
@@ -209,6 +214,7 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 		return err
 	}
 	e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+	e.sess.FetchModules = e.fetchModules
 	e.saveSession()
 	return nil
 }
@@ -596,6 +602,19 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	}
 	for _, note := range prog.Notes {
 		sink.Stream("stderr", "note: "+note+"\n")
+	}
+	e.mu.Lock()
+	restart := e.restartRunner
+	e.restartRunner = false
+	e.mu.Unlock()
+	if restart {
+		// go get changed packages the old runner loaded: start the rebuilt one, and compile
+		// the cell again without the variables the old runner held.
+		lost := e.killRunner()
+		sink.Stream("stderr", fmt.Sprintf("note: runner restarted for the new module%s\n", lostVars(lost)))
+		if prog, err = e.compile(ctx, n, p); err != nil {
+			return err
+		}
 	}
 	t := time.Now()
 	err = e.run(ctx, prog, sink, true)

@@ -251,6 +251,13 @@ func (e *Engine) saveSession() {
 	if e.cache == nil || e.tc == nil {
 		return
 	}
+	e.mu.Lock()
+	modChanged := e.modChanged
+	e.mu.Unlock()
+	if modChanged {
+		// The session's go.mod is no longer the one the entry's key was computed from.
+		return
+	}
 	if !compiler.StampsCurrent(e.runnerStamps) {
 		// A source of the runner changed during the session: the next one builds a new one.
 		return

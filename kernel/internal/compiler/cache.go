@@ -146,3 +146,32 @@ func StampsCurrent(stamps map[string]time.Time) bool {
 	}
 	return true
 }
+
+// Forget drops everything listed, so the next Ensure asks the go command again: after the
+// session module's requirements changed (go get), any package may resolve to another
+// version.
+func (t *Toolchain) Forget() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.pkgs = map[string]*ListedPackage{}
+	t.std = nil
+}
+
+// DepExports returns the export files of a listed package and its dependencies (empty when
+// the package is not listed): two results differ when a dependency was rebuilt or changed
+// version.
+func (t *Toolchain) DepExports(path string) map[string]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]string{}
+	lp, ok := t.pkgs[path]
+	if !ok {
+		return out
+	}
+	for _, d := range append([]string{path}, lp.Deps...) {
+		if p, ok := t.pkgs[d]; ok {
+			out[d] = p.Export
+		}
+	}
+	return out
+}

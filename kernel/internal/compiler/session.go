@@ -75,6 +75,12 @@ type Session struct {
 	imports []Import
 	vars    map[string]*Var
 	seq     int
+	notes   []string // notes of the cell being compiled from outside the generator
+
+	// FetchModules, when set, adds the modules that provide the import paths to the session
+	// (`go get`) and returns notes for the user; a cell importing a package of a module the
+	// session lacks then compiles instead of failing.
+	FetchModules func(ctx context.Context, paths []string) ([]string, error)
 }
 
 // NewSession returns a session that compiles cells in the module directory dir (whose
@@ -207,9 +213,11 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		return nil, err
 	}
 	prog := &Program{Cell: n}
+	s.notes = nil
 	if err := s.nameImports(ctx, n, code); err != nil {
 		return nil, err
 	}
+	prog.Notes = append(prog.Notes, s.notes...)
 
 	// Declarations visible to this cell: earlier ones not redefined here, then this cell's.
 	var decls []*Decl
@@ -315,6 +323,16 @@ func (s *Session) nameImports(ctx context.Context, n int, code *cellCode) error 
 	failed, err := s.tc.Ensure(ctx, paths)
 	if err != nil {
 		return err
+	}
+	if missing := missingModules(failed); len(missing) > 0 && s.FetchModules != nil {
+		notes, err := s.FetchModules(ctx, missing)
+		s.notes = append(s.notes, notes...)
+		if err != nil {
+			return &CompileError{Diagnostics: []Diagnostic{{File: CellFile(n), Message: err.Error()}}}
+		}
+		if failed, err = s.tc.Ensure(ctx, paths); err != nil {
+			return err
+		}
 	}
 	var ds []Diagnostic
 	for _, p := range paths {
@@ -665,6 +683,19 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 func (s *Session) nextSeq() int {
 	s.seq++
 	return s.seq
+}
+
+// missingModules returns the import paths that failed only because no module of the
+// session provides them (the go command's "no required module provides package").
+func missingModules(failed map[string]error) []string {
+	var out []string
+	for p, err := range failed {
+		if strings.Contains(err.Error(), "no required module provides package") {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // importHint tells the user how to add a module the session does not have yet.

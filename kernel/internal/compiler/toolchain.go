@@ -212,6 +212,13 @@ func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (s
 	return stdout.String(), stderr.String(), nil
 }
 
+// GoCommandOutput runs the go command in the session module and returns what it printed on
+// both streams (go get reports on stderr).
+func (t *Toolchain) GoCommandOutput(ctx context.Context, args ...string) (string, error) {
+	out, errOut, err := t.runSplit(ctx, "", args...)
+	return out + errOut, err
+}
+
 // GoCommand runs the go command in the session module (used for the runner's build).
 func (t *Toolchain) GoCommand(ctx context.Context, args ...string) (string, error) {
 	return t.run(ctx, "", args...)

@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/mod/modfile"
-
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/runner"
 	"github.com/gostudy/gostudy/pkg/display"
@@ -93,6 +91,9 @@ type Engine struct {
 	// runner was rebuilt for them and the running one must be replaced before the next cell.
 	modChanged    bool
 	restartRunner bool
+	// userModule is the path of the Go module the notebook lives in, when it is not the
+	// gostudy checkout; its packages are importable and listed for missing imports.
+	userModule string
 
 	mu       sync.Mutex
 	rc       *runner.Client
@@ -168,24 +169,15 @@ func (e *Engine) prepare() {
 }
 
 func (e *Engine) prepareErr(ctx context.Context) error {
-	repoMod := filepath.Join(e.opts.RepoDir, "go.mod")
-	data, err := os.ReadFile(repoMod)
+	spec, err := sessionModuleSpec(e.opts.RepoDir, e.opts.WorkDir)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", repoMod, err)
+		return err
 	}
-	mf, err := modfile.Parse(repoMod, data, nil)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", repoMod, err)
+	e.userModule = ""
+	if len(spec.Local) > 1 {
+		e.userModule = spec.Local[1].Path
 	}
-	var requires []string
-	for _, r := range mf.Require {
-		requires = append(requires, r.Mod.Path+" "+r.Mod.Version)
-	}
-	goVersion := "1.26"
-	if mf.Go != nil {
-		goVersion = mf.Go.Version
-	}
-	if err := compiler.WriteModule(e.dir, sessionModule, e.opts.RepoDir, mf.Module.Mod.Path, requires, goVersion); err != nil {
+	if err := compiler.WriteModule(e.dir, spec); err != nil {
 		return err
 	}
 	runnerDir := filepath.Join(e.dir, "runner")
@@ -248,8 +240,12 @@ func (e *Engine) build(ctx context.Context) error {
 		}
 	}()
 	known := knownPackages()
-	if out, err := tc.GoCommand(ctx, "list", "-e", "-f", "{{.Name}} {{.ImportPath}}",
-		ModulePath+"/pkg/...", ModulePath+"/datasets/...", ModulePath+"/lessons/..."); err == nil {
+	patterns := []string{ModulePath + "/pkg/...", ModulePath + "/datasets/...", ModulePath + "/lessons/..."}
+	if e.userModule != "" {
+		// The notebook's own module comes first: its names win over the project's.
+		patterns = append([]string{e.userModule + "/..."}, patterns...)
+	}
+	if out, err := tc.GoCommand(ctx, append([]string{"list", "-e", "-f", "{{.Name}} {{.ImportPath}}"}, patterns...)...); err == nil {
 		for _, line := range strings.Split(out, "\n") {
 			if name, path, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.Contains(path, "/internal") {
 				if _, dup := known[name]; !dup {

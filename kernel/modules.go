@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
 )
@@ -93,4 +98,74 @@ func (e *Engine) refreshModules(ctx context.Context) (bool, error) {
 	e.restartRunner = true
 	e.mu.Unlock()
 	return true, nil
+}
+
+// sessionModuleSpec describes the session module for the gostudy checkout at repoDir and a
+// notebook in workDir: it requires the checkout and, when the notebook lies inside another
+// Go module (a user's own project), that module too, from its folder, with both modules'
+// requirements, replace directives and go.sum lines. Cells can then import the user's
+// packages, and see edits to them (they are local sources, re-listed when they change).
+func sessionModuleSpec(repoDir, workDir string) (compiler.ModuleSpec, error) {
+	spec := compiler.ModuleSpec{Path: sessionModule, GoVersion: "1.26"}
+	dirs := []string{repoDir}
+	if d := enclosingModule(workDir); d != "" && d != repoDir {
+		dirs = append(dirs, d)
+	}
+	for i, dir := range dirs {
+		gomod := filepath.Join(dir, "go.mod")
+		data, err := os.ReadFile(gomod)
+		if err != nil {
+			if i > 0 {
+				break // the notebook's module went away: run with the checkout alone
+			}
+			return spec, fmt.Errorf("read %s: %w", gomod, err)
+		}
+		mf, err := modfile.Parse(gomod, data, nil)
+		if err != nil {
+			if i > 0 {
+				break
+			}
+			return spec, fmt.Errorf("parse %s: %w", gomod, err)
+		}
+		if mf.Module == nil || slices.ContainsFunc(spec.Local, func(m compiler.LocalModule) bool { return m.Path == mf.Module.Mod.Path }) {
+			continue
+		}
+		spec.Local = append(spec.Local, compiler.LocalModule{Path: mf.Module.Mod.Path, Dir: dir})
+		for _, r := range mf.Require {
+			spec.Requires = append(spec.Requires, r.Mod.Path+" "+r.Mod.Version)
+		}
+		for _, r := range mf.Replace {
+			newPath := r.New.Path
+			if modfile.IsDirectoryPath(newPath) && !filepath.IsAbs(newPath) {
+				newPath = filepath.Join(dir, newPath)
+			}
+			old := r.Old.Path
+			if r.Old.Version != "" {
+				old += " " + r.Old.Version
+			}
+			repl := newPath
+			if r.New.Version != "" {
+				repl += " " + r.New.Version
+			}
+			spec.Replaces = append(spec.Replaces, old+" => "+repl)
+		}
+		if mf.Go != nil && semver.Compare("v"+mf.Go.Version, "v"+spec.GoVersion) > 0 {
+			spec.GoVersion = mf.Go.Version
+		}
+		spec.SumFiles = append(spec.SumFiles, filepath.Join(dir, "go.sum"))
+	}
+	return spec, nil
+}
+
+// enclosingModule returns the folder of the nearest go.mod at or above dir, or "".
+func enclosingModule(dir string) string {
+	for d := dir; d != ""; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	return ""
 }

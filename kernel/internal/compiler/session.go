@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/mod/semver"
 )
 
 // CellRuntimePath is the import path of the runtime every compiled cell links against.
@@ -755,27 +757,77 @@ func (s *Session) resolve(names []string, uses map[string][]string) []Import {
 	return out
 }
 
-// WriteModule writes the session module: go.mod requiring the gostudy module (replaced by
-// the local checkout at repoDir) and everything it requires, so cells can import any package
-// the project can, and go.sum copied from the project.
-func WriteModule(dir, modPath, repoDir, repoModPath string, requires []string, goVersion string) error {
+// LocalModule is a module the session uses from a folder on disk (a replace directive).
+type LocalModule struct {
+	Path string // module path
+	Dir  string // absolute folder
+}
+
+// ModuleSpec describes the session module.
+type ModuleSpec struct {
+	Path      string        // the session module's path
+	GoVersion string        // its go directive
+	Local     []LocalModule // required at v0.0.0 and replaced by their folders
+	Requires  []string      // "path version" requirements (the highest version of a path wins)
+	Replaces  []string      // extra replace directives, "old => new" with absolute folders
+	SumFiles  []string      // go.sum files whose lines the session's go.sum gets
+}
+
+// WriteModule writes the session module's go.mod and go.sum: it requires the local modules
+// (the gostudy checkout, and the module the notebook lives in, if any) and everything they
+// require, so cells can import any package those modules can.
+func WriteModule(dir string, spec ModuleSpec) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", modPath, goVersion, repoModPath, repoModPath, repoDir)
-	if len(requires) > 0 {
+	fmt.Fprintf(&b, "module %s\n\ngo %s\n", spec.Path, spec.GoVersion)
+	for _, m := range spec.Local {
+		fmt.Fprintf(&b, "\nrequire %s v0.0.0\n\nreplace %s => %s\n", m.Path, m.Path, m.Dir)
+	}
+	best := map[string]string{}
+	var order []string
+	for _, r := range spec.Requires {
+		path, version, ok := strings.Cut(r, " ")
+		if !ok || slices.ContainsFunc(spec.Local, func(m LocalModule) bool { return m.Path == path }) {
+			continue
+		}
+		old, seen := best[path]
+		if !seen {
+			order = append(order, path)
+		}
+		if !seen || semver.Compare(version, old) > 0 {
+			best[path] = version
+		}
+	}
+	if len(order) > 0 {
 		b.WriteString("\nrequire (\n")
-		for _, r := range requires {
-			fmt.Fprintf(&b, "\t%s\n", r)
+		for _, p := range order {
+			fmt.Fprintf(&b, "\t%s %s\n", p, best[p])
 		}
 		b.WriteString(")\n")
+	}
+	for _, r := range spec.Replaces {
+		fmt.Fprintf(&b, "\nreplace %s\n", r)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write session go.mod: %w", err)
 	}
-	sum, err := os.ReadFile(filepath.Join(repoDir, "go.sum"))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", filepath.Join(repoDir, "go.sum"), err)
+	var sum []string
+	seen := map[string]bool{}
+	for _, f := range spec.SumFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a module without dependencies has no go.sum
+			}
+			return fmt.Errorf("read %s: %w", f, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !seen[line] {
+				seen[line] = true
+				sum = append(sum, line)
+			}
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte(strings.Join(sum, "\n")+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write session go.sum: %w", err)
 	}
 	return nil

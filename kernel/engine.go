@@ -103,7 +103,8 @@ type Engine struct {
 	nextID   int
 	interrup chan struct{}
 	shells   map[*exec.Cmd]bool
-	comm     commState // comms the runner holds (see comm.go)
+	comm     commState  // comms the runner holds (see comm.go)
+	startMu  sync.Mutex // serializes runner starts
 }
 
 // NewEngine creates the session module and starts preparing the toolchain and the runner
@@ -397,6 +398,10 @@ func (s stream) Event(ev runner.Event) {
 
 // ensureRunner starts the runner if it is not running.
 func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
+	// One start at a time: a runner started ahead of time (after %reset) and a cell must not
+	// start two.
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
 	e.mu.Lock()
 	rc := e.rc
 	e.mu.Unlock()

@@ -200,8 +200,14 @@ func (e *Engine) reset(ctx context.Context, args string, sink Sink) error {
 	if len(names) == 0 {
 		vars := e.sess.VarNames()
 		decls, _ := e.sess.Reset()
-		// A fresh runner frees the memory the old variables held.
+		// A fresh runner frees the memory the old variables held; it is started now, so the
+		// next cell does not wait for it.
 		e.killRunner()
+		go func() {
+			if _, err := e.ensureRunner(context.WithoutCancel(ctx)); err != nil {
+				e.log.Warn("runner did not start after %reset", "err", err)
+			}
+		}()
 		sink.Stream("stdout", fmt.Sprintf("reset: forgot %d declarations and %d variables\n", decls, len(vars)))
 		return nil
 	}

@@ -58,6 +58,9 @@ type EngineOptions struct {
 	Log     *slog.Logger // kernel log (stderr of the kernel process)
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
+	// Deferred leaves the session unprepared until Start: the kernel answers the front end's
+	// first kernel_info_request before the preparation takes the CPU.
+	Deferred bool
 	// CacheDir is where sessions keep what the next session with the same module graph and
 	// toolchain can reuse (see sessioncache.go); empty means $GOSTUDY_CACHE_DIR, else
 	// the user's cache folder.
@@ -95,16 +98,17 @@ type Engine struct {
 	// gostudy checkout; its packages are importable and listed for missing imports.
 	userModule string
 
-	mu       sync.Mutex
-	rc       *runner.Client
-	sink     Sink              // where runner output goes now
-	done     chan runner.Event // where the end of the running cell goes
-	history  map[int]string
-	nextID   int
-	interrup chan struct{}
-	shells   map[*exec.Cmd]bool
-	comm     commState  // comms the runner holds (see comm.go)
-	startMu  sync.Mutex // serializes runner starts
+	mu        sync.Mutex
+	rc        *runner.Client
+	sink      Sink              // where runner output goes now
+	done      chan runner.Event // where the end of the running cell goes
+	history   map[int]string
+	nextID    int
+	interrup  chan struct{}
+	shells    map[*exec.Cmd]bool
+	comm      commState  // comms the runner holds (see comm.go)
+	startMu   sync.Mutex // serializes runner starts
+	startOnce sync.Once  // Start
 }
 
 // NewEngine creates the session module and starts preparing the toolchain and the runner
@@ -139,8 +143,16 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if opts.GoFlags != "" {
 		e.goEnv = append(e.goEnv, "GOFLAGS="+opts.GoFlags)
 	}
-	go e.prepare()
+	if !opts.Deferred {
+		e.Start()
+	}
 	return e, nil
+}
+
+// Start starts preparing the session in the background (once; NewEngine calls it unless
+// EngineOptions.Deferred).
+func (e *Engine) Start() {
+	e.startOnce.Do(func() { go e.prepare() })
 }
 
 // Dir is the session module directory.

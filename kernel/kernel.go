@@ -78,11 +78,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log})
-	if err != nil {
-		return err
-	}
-	defer engine.Close()
+	// Listen first: the front end connects as soon as it started the process, and a ZMQ
+	// client that finds no listener retries only after its reconnect interval (100 ms).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv, err := protocol.Listen(ctx, info, opts.Log)
@@ -90,11 +87,18 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer srv.Close()
+	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log, Deferred: true})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
 		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1),
 		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{}), commWake: make(chan struct{}, 1)}
 	defer k.closeGopls()
 	engine.SetIdleSink(&iopubSink{k: k})
+	// A front end that sends no kernel_info_request still gets a prepared session.
+	time.AfterFunc(300*time.Millisecond, engine.Start)
 	go k.executeLoop(ctx)
 	go k.commLoop(ctx)
 	go k.startGopls(ctx)
@@ -223,6 +227,9 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	switch req.Msg.Header.MsgType {
 	case "kernel_info_request":
 		k.reply(req, "kernel_info_reply", k.kernelInfo())
+		// The front end knows the kernel is up: prepare the session now (it was left alone
+		// so this first answer did not wait for the CPU).
+		k.engine.Start()
 	case "is_complete_request":
 		var c struct {
 			Code string `json:"code"`

@@ -230,7 +230,7 @@ def main():
     ap.add_argument("--sessions", type=int, default=5, help="fresh sessions per kernel")
     ap.add_argument("--edits", type=int, default=3, help="edited cells of each kind per session")
     ap.add_argument("--no-growth", action="store_true", help="skip the 10,000-declaration rows")
-    ap.add_argument("--readme", action="store_true", help="append the table to bench/README.md")
+    ap.add_argument("--readme", action="store_true", help="add the table to bench/README.md's kernel latency section")
     ap.add_argument("--results", default="", help="folder for a dated .md and .json of this run")
     args = ap.parse_args()
 
@@ -267,8 +267,15 @@ def main():
     )
     print(text)
     if args.readme:
-        with open(os.path.join(ROOT, "bench", "README.md"), "a") as f:
-            f.write("\n" + text)
+        # The newest table goes last in the kernel latency section, before the training results.
+        path = os.path.join(ROOT, "bench", "README.md")
+        with open(path) as f:
+            readme = f.read()
+        mark = "\n## Results\n"
+        i = readme.find(mark)
+        readme = readme + "\n" + text if i < 0 else readme[:i] + "\n" + text + readme[i:]
+        with open(path, "w") as f:
+            f.write(readme)
     if args.results:
         os.makedirs(args.results, exist_ok=True)
         stem = os.path.join(args.results, f"kernel-latency-{started:%Y%m%d-%H%M}")

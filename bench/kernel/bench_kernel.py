@@ -235,7 +235,10 @@ def main():
     args = ap.parse_args()
 
     started = datetime.datetime.now(datetime.timezone.utc)
-    ksm = KernelSpecManager()
+    # Each kernel gets a spec manager that reads only its own kernelspec folder, so neither
+    # start-up includes the client's search of every Jupyter path.
+    gostudy_dir = KernelSpecManager().find_kernel_specs()["gostudy"]
+    ksm = KernelSpecManager(kernel_dirs=[os.path.dirname(gostudy_dir)])
     kernels = [Kernel("gostudy", ksm)]
     gonb = os.environ.get("GOSTUDY_BENCH_GONB", "")
     gonb_dir = None

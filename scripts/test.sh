@@ -42,5 +42,6 @@ if ! command -v chromium >/dev/null; then
 fi
 (cd kernel/tests/browser && npm ci --no-audit --no-fund --silent)
 node kernel/tests/browser/welcome.mjs
+node kernel/tests/browser/widgets.mjs
 
 say "All tests passed in $(( $(date +%s) - start ))s"

@@ -149,7 +149,9 @@ func colorBar(dc draw.Canvas, cm palette.ColorMap, lo, hi float64, label string)
 	// so that the bar spans exactly the height asked for, level with the figure beside it.
 	dc.Min.Y -= data.Min.Y - dc.Min.Y
 	dc.Max.Y += dc.Max.Y - data.Max.Y
+	fitAxisLabel(&p.Y, label, dc.Max.Y-dc.Min.Y)
 	p.Draw(dc)
+	markArea(dc, areaColorBar, p.DataCanvas(dc).Rectangle, 0, 0)
 }
 
 // rangedCopy returns cm spread over [lo, hi], without changing cm.
@@ -202,7 +204,37 @@ func withAlpha(c color.Color, a float64) color.NRGBA {
 	return n
 }
 
-// luminance is the relative luminance of c in [0, 1], to pick black or white text over it.
+// luminance is the luma of c in [0, 1] (Rec. 709 weights on the gamma-encoded values): how
+// light a colour map's colour looks.
 func luminance(c color.NRGBA) float64 {
 	return (0.2126*float64(c.R) + 0.7152*float64(c.G) + 0.0722*float64(c.B)) / 255
+}
+
+// relLuminance is the relative luminance of c in [0, 1] as WCAG 2 defines it for contrast
+// (linearised sRGB).
+func relLuminance(c color.NRGBA) float64 {
+	lin := func(v uint8) float64 {
+		s := float64(v) / 255
+		if s <= 0.04045 {
+			return s / 12.92
+		}
+		return math.Pow((s+0.055)/1.055, 2.4)
+	}
+	return 0.2126*lin(c.R) + 0.7152*lin(c.G) + 0.0722*lin(c.B)
+}
+
+// contrast is the WCAG 2 contrast ratio of two colours, from 1 to 21.
+func contrast(a, b color.NRGBA) float64 {
+	la, lb := relLuminance(a), relLuminance(b)
+	return (math.Max(la, lb) + 0.05) / (math.Min(la, lb) + 0.05)
+}
+
+// textColorOn returns black or white, whichever contrasts more with the background bg: the
+// better of the two is always at least 4.58:1, above WCAG's 4.5:1 for normal text.
+func textColorOn(bg color.NRGBA) color.Color {
+	black, white := color.NRGBA{A: 255}, color.NRGBA{R: 255, G: 255, B: 255, A: 255}
+	if contrast(white, bg) > contrast(black, bg) {
+		return color.White
+	}
+	return color.Black
 }

@@ -310,7 +310,7 @@ func (p *fmPlan) draw(dc draw.Canvas) {
 	used := vg.Length(l.cols)*l.pw + vg.Length(l.cols-1)*fmGap
 	x0 := dc.Min.X + (l.gridW-used)/2
 	top := dc.Max.Y
-	scale := blockScale(max(p.w, p.h), max(l.pw, l.ph))
+	sx, sy := blockScales(p.h, p.w, l.pw, l.ph)
 	for i, m := range p.maps {
 		r, c := i/l.cols, i%l.cols
 		px := x0 + vg.Length(c)*(l.pw+fmGap)
@@ -326,7 +326,7 @@ func (p *fmPlan) draw(dc draw.Canvas) {
 		// Labels sit on the panel's top edge, whatever their number of lines.
 		label := l.labels[i]
 		dc.FillText(label.style(draw.XCenter, draw.YBottom), vg.Point{X: px + l.pw/2, Y: py - l.lh + 1}, label.text())
-		img := heatImage(m, p.h, p.w, newLUT(p.cm, lo, hi), scale)
+		img := heatImage(m, p.h, p.w, newLUT(p.cm, lo, hi), sx, sy)
 		rect := vg.Rectangle{Min: vg.Point{X: px, Y: py - l.lh - l.ph}, Max: vg.Point{X: px + l.pw, Y: py - l.lh}}
 		dc.DrawImage(rect, img)
 		markArea(dc, areaPanel, rect, p.h, p.w)

@@ -200,8 +200,8 @@ func (p *heatPlan) draw(dc draw.Canvas) {
 	fitTicks(pl, pc)
 	dataC := pl.DataCanvas(pc)
 	l := newLUT(p.cm, p.lo, p.hi)
-	scale := blockScale(max(p.rows, p.cols), max(dataC.Max.X-dataC.Min.X, dataC.Max.Y-dataC.Min.Y))
-	pl.Add(rasterPlotter(heatImage(p.vals, p.rows, p.cols, l, scale), p.rows, p.cols))
+	sx, sy := blockScales(p.rows, p.cols, dataC.Max.X-dataC.Min.X, dataC.Max.Y-dataC.Min.Y)
+	pl.Add(rasterPlotter(heatImage(p.vals, p.rows, p.cols, l, sx, sy), p.rows, p.cols))
 	if p.h.GridEvery > 0 {
 		pl.Add(gridLines{rows: p.rows, cols: p.cols, every: p.h.GridEvery, shift: p.h.GridShift,
 			style: lineStyle(color.White, 1)})

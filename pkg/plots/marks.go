@@ -37,9 +37,22 @@ type svgMarks struct {
 }
 
 // markArea records a data area on canvases that keep them (SVG); elsewhere it does nothing.
+// gonum nests a cropped draw.Canvas inside another, so the SVG canvas may lie several levels
+// down.
 func markArea(dc draw.Canvas, kind string, r vg.Rectangle, rows, cols int) {
-	if m, ok := dc.Canvas.(*svgMarks); ok {
-		m.areas = append(m.areas, area{kind: kind, rect: r, rows: rows, cols: cols})
+	var c vg.Canvas = dc.Canvas
+	for {
+		switch x := c.(type) {
+		case *svgMarks:
+			x.areas = append(x.areas, area{kind: kind, rect: r, rows: rows, cols: cols})
+			return
+		case draw.Canvas:
+			c = x.Canvas
+		case *draw.Canvas:
+			c = x.Canvas
+		default:
+			return
+		}
 	}
 }
 

@@ -234,8 +234,8 @@ func TestProgressLeftRunningIsFinishedWhenItsCellEnds(t *testing.T) {
 		count               int
 		want                ProgressState
 	}{
-		{false, false, 10, Done},    // the cell forgot Done but the work is complete
-		{false, false, 4, Stopped},  // the cell returned early
+		{false, false, 10, Done},   // the cell forgot Done but the work is complete
+		{false, false, 4, Stopped}, // the cell returned early
 		{true, false, 4, Interrupted},
 		{true, true, 4, Interrupted}, // a panic after an interrupt is the interrupt's doing
 		{false, true, 4, Failed},

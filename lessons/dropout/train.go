@@ -41,7 +41,7 @@ func Watch(live *plots.LiveCurves, bar *display.Progress, label string, steps in
 			}
 		case experiment.EventSkip:
 			if bar != nil {
-				bar.Add(steps)
+				bar.Skip(steps)
 				bar.SetNote(fmt.Sprintf("%s already done: test acc %.4f", label, ev.Metrics["acc"]))
 			}
 		}

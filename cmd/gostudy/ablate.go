@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/ablation"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	// The example experiment; lessons register theirs the same way, by being imported.
@@ -55,7 +56,7 @@ func runAblate(args []string) error {
 	seeds := fs.Int("seeds", 1, "seeds per grid point")
 	firstSeed := fs.Int64("first-seed", 0, "first seed")
 	configFile := fs.String("config", "", "base config file (.json, .yaml)")
-	dir := fs.String("dir", "runs", "runs directory (finished runs there are reused)")
+	dir := fs.String("dir", lesson.RunsDir(), "runs directory (finished runs there are reused; notebooks use the same, see $"+lesson.EnvRuns+")")
 	out := fs.String("out", "", "directory for results.csv, results.md and the SVG plots (default: under -dir)")
 	list := fs.Bool("list", false, "list the registered experiments and exit")
 	quiet := fs.Bool("q", false, "print only the table")

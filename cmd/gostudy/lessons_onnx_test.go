@@ -42,7 +42,7 @@ func TestLessonModelsExport(t *testing.T) {
 		lesson string
 		set    map[string]string
 	}{
-		{"dropout", map[string]string{"drop_path": "0.1", "eval_batch": "50"}},
+		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}},
 		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}},
 		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}},
 		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}},

@@ -140,7 +140,7 @@ var Experiment = &experiment.Experiment[Config]{
 	Defaults:    DefaultConfig,
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Accuracy[Config],
+	Metrics:     lesson.Metrics[Config],
 	Data:        Data,
 	Select:      lesson.BestAccuracy,
 	// timm has no model with these variables: its ResNet stem is a 7×7 conv (this one is 3×3

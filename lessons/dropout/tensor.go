@@ -20,26 +20,29 @@ import (
 // independent draws (fresh masks), with the 1/(1−p) factor (nn.Dropout) and without it
 // (nn.DropoutNoRescale).
 type ScalingRow struct {
-	P     float64
-	Draws int
+	P     float64 `display:"p"`
+	Draws int     `display:"draws"`
 	// Units is the number of elements of x that are positive, the ones whose ratio y/x is
 	// defined (x comes after a ReLU, so the others are 0 and stay 0).
-	Units int
+	Units int `display:"positive units"`
 	// Ratio is Σ_draws Σ_i y_i / (Draws · Σ_i x_i): the mean output over the mean input, with
 	// the factor; the claim is 1. RatioNaive is the same without the factor; the claim is 1−p.
-	Ratio, RatioNaive float64
+	Ratio      float64 `display:"E[y]/x with 1/(1−p);format=%.4f"`
+	RatioNaive float64 `display:"E[y]/x without;format=%.4f"`
 	// UnitRatioMean is the mean, over units, of each unit's own ratio (its output averaged over
 	// the draws, divided by its input): the notes' point that E[y] = a holds for every single
 	// unit a, not just for the tensor's total. UnitRatioStd is the spread of those per-unit
 	// ratios and UnitRatioStdExpected the binomial prediction √(p/((1−p)·Draws)): the per-unit
 	// average converges to a like any mean of draws, with that error.
-	UnitRatioMean, UnitRatioStd, UnitRatioStdExpected float64
-	UnitRatioMeanNaive                                float64
+	UnitRatioMean        float64 `display:"per unit: mean;format=%.4f"`
+	UnitRatioStd         float64 `display:"per unit: std;format=%.4f"`
+	UnitRatioStdExpected float64 `display:"binomial std;format=%.4f"`
+	UnitRatioMeanNaive   float64 `display:"per unit without: mean;format=%.4f"`
 	// DroppedFrac is the fraction of (unit, draw) pairs set to 0; the claim is p.
-	DroppedFrac float64
+	DroppedFrac float64 `display:"dropped;format=%.4f"`
 	// KeptScaleErr is max |y_i − x_i/(1−p)| / (x_i/(1−p)) over the kept units: kept units are
 	// exactly scaled, not perturbed.
-	KeptScaleErr float64
+	KeptScaleErr float64 `display:"kept ≠ x/(1−p) by;format=%.1e"`
 }
 
 // Scaling holds the rows of [MeasureScaling] and, for one p (HistP), samples to draw
@@ -236,20 +239,22 @@ func measureScaling(backend compute.Backend, x *tensors.Tensor, ps []float64, dr
 // on the same tensor.
 type TrainEvalRow struct {
 	// Op is "Dropout" or "DropPath"; Scaling is Inverted, Original or None.
-	Op, Scaling string
-	P           float64
-	Draws       int
+	Op      string  `display:"drop"`
+	Scaling string  `display:"convention"`
+	P       float64 `display:"p"`
+	Draws   int     `display:"draws"`
 	// EvalScale is Σ eval(x) / Σ x: 1 when evaluation passes x through (inverted, none), 1−p
 	// when it multiplies by the keep probability (original). EvalExactErr is
 	// max |eval(x) − EvalScale·x|: 0 means evaluation is exactly that uniform scaling.
-	EvalScale, EvalExactErr float64
+	EvalScale    float64 `display:"test output / x;format=%.4f"`
+	EvalExactErr float64 `display:"off a uniform scale by;format=%.0e"`
 	// TrainChangedFrac is the fraction of the positive elements a single training-mode call
 	// changed (zeroed, or scaled by 1/(1−p)).
-	TrainChangedFrac float64
+	TrainChangedFrac float64 `display:"changed by one call;format=%.3f"`
 	// TrainOverEval is Σ E_draws[train(x)] / Σ eval(x): 1 means the expected training output
 	// matches what evaluation computes — the claim both inverted and original make; 1−p is the
 	// mismatch of dropping with no correction at all.
-	TrainOverEval float64
+	TrainOverEval float64 `display:"E[train] / test;format=%.4f"`
 }
 
 // MeasureTrainEval applies Dropout and DropPath with probability p to x ([B, ...],

@@ -13,7 +13,8 @@ import (
 // cell may train, and a chart of the training loss (smoothed, one curve per label) redrawn in
 // place. Only the first seed of each label is drawn, so a comparison over seeds shows one curve
 // per arm; later seeds move the bar. A run that was already done is drawn from its record and
-// counts on the bar at once, so a rerun after a restart shows the same figure.
+// its steps count on the bar as skipped work (left out of the rate), so a rerun after a restart
+// shows the same figure and an honest rate.
 //
 // Pass its Progress method as [Options].Progress and call Done when the training call returns.
 type Live struct {
@@ -52,7 +53,7 @@ func (l *Live) Progress(label string, ev experiment.Event) {
 	switch ev.Kind {
 	case experiment.EventStart, experiment.EventResume:
 		l.draws(label, ev.Seed)
-		l.bar.Add(ev.Step)
+		l.bar.Skip(ev.Step) // steps a resumed run had done: not in the rate
 		l.bar.SetNote(fmt.Sprintf("%s, seed %d: compiling", label, ev.Seed))
 	case experiment.EventStep:
 		if l.draws(label, ev.Seed) {
@@ -74,7 +75,7 @@ func (l *Live) Progress(label string, ev experiment.Event) {
 				l.Curves.Add(label, float64(p.Step), p.Loss)
 			}
 		}
-		l.bar.Add(rec.Step)
+		l.bar.Skip(rec.Step)
 		l.bar.SetNote(fmt.Sprintf("%s, seed %d: done before, test accuracy %.4f", label, ev.Seed, rec.Final["acc"]))
 	}
 }

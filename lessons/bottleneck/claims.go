@@ -411,7 +411,7 @@ type StageCost struct {
 // lands on Swin-T's.
 func StageRatios() ([]StageCost, error) {
 	var out []StageCost
-	swin := nn.SwinTinyConfig(1000)
+	swin := nn.SwinTiny224()
 	c, err := Measure(nn.Swin(swin), 1, 224, 224, 3)
 	if err != nil {
 		return nil, fmt.Errorf("swin-t: %w", err)

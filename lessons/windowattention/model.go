@@ -14,7 +14,7 @@ import (
 // 16×16 (4×4 windows) and the 7×7 map of stage 2 to 8×8 (2×2 windows), so padding and the
 // shifted configuration act in both stages; M = 7 is nn.SwinTiny28 itself.
 func SwinConfig(cfg Config) nn.SwinConfig {
-	_, c := nn.SwinTiny28()
+	c := nn.SwinTiny28()
 	c.WindowSize = cfg.Window
 	c.DropPathRate = cfg.DropPath
 	return c

@@ -33,21 +33,6 @@ func TestConvEqualsShifted1x1(t *testing.T) {
 	})
 }
 
-var acmixFixtures = map[string]ACmixConfig{
-	"h2_ka3": {Out: 8, Heads: 2, KernelAtt: 3, KernelConv: 3},
-	"h4_ka5": {Out: 8, Heads: 4, KernelAtt: 5, KernelConv: 3},
-}
-
-// TestFixtureACmix compares ACmix with the numpy reference written from the paper's
-// equations (scripts/fixtures/acmix.py).
-func TestFixtureACmix(t *testing.T) {
-	for config, cfg := range acmixFixtures {
-		t.Run(config, func(t *testing.T) {
-			checkFixture(t, "acmix", config, func(s *model.Scope, x *graph.Node) *graph.Node { return ACmix(s, x, cfg) }, 1e-4)
-		})
-	}
-}
-
 // TestACmixShiftInit checks the initial state: α = β = 0.5 mixing, and dep_conv holding pure
 // shift kernels (output channel o reads map t at kernel position t), so the conv path starts
 // as "shift the k² maps and add".

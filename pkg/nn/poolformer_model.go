@@ -28,11 +28,11 @@ type PoolFormerConfig struct {
 	DropRate       float64 // dropout before the classifier
 }
 
-// PoolFormerS12Config is timm's poolformer_s12 (paper Table 1, S12): stages [2, 2, 6, 2] with
-// 64, 128, 320, 512 channels: 11,915,176 parameters for 1000 classes and 1.81G multiply-adds at
+// PoolFormerS12 is timm's poolformer_s12 (paper Table 1, S12): stages [2, 2, 6, 2] with
+// 64, 128, 320, 512 channels, 1000 classes: 11,915,176 parameters and 1.81G multiply-adds at
 // 224×224, as in the paper.
-func PoolFormerS12Config(numClasses int) PoolFormerConfig {
-	return PoolFormerConfig{InChans: 3, NumClasses: numClasses, Depths: []int{2, 2, 6, 2},
+func PoolFormerS12() PoolFormerConfig {
+	return PoolFormerConfig{InChans: 3, NumClasses: 1000, Depths: []int{2, 2, 6, 2},
 		Dims: []int{64, 128, 320, 512}, LayerScaleInit: 1e-5}
 }
 
@@ -53,19 +53,17 @@ func (c PoolFormerConfig) Validate() error {
 // layout shrunk to three stages [2, 2, 2] of 32, 64, 128 channels (maps 7×7 → 4×4 → 2×2):
 // 444,490 parameters (= timm's MetaFormer with poolformer_s12's arguments), 3.6M multiply-adds
 // per image.
-func PoolFormerTiny28() (ModelFn, PoolFormerConfig) {
-	cfg := PoolFormerConfig{InChans: 1, NumClasses: 10, Depths: []int{2, 2, 2}, Dims: []int{32, 64, 128},
+func PoolFormerTiny28() PoolFormerConfig {
+	return PoolFormerConfig{InChans: 1, NumClasses: 10, Depths: []int{2, 2, 2}, Dims: []int{32, 64, 128},
 		LayerScaleInit: 1e-5}
-	return PoolFormer(cfg), cfg
 }
 
 // PoolFormerTiny64 is a small PoolFormer for 64×64 RGB images: the S12 layout [2, 2, 6, 2] with
 // 32, 64, 128, 160 channels (maps 16×16 → 8×8 → 4×4 → 2×2): 1,575,530 parameters, 27M
 // multiply-adds per image.
-func PoolFormerTiny64() (ModelFn, PoolFormerConfig) {
-	cfg := PoolFormerConfig{InChans: 3, NumClasses: 10, Depths: []int{2, 2, 6, 2}, Dims: []int{32, 64, 128, 160},
+func PoolFormerTiny64() PoolFormerConfig {
+	return PoolFormerConfig{InChans: 3, NumClasses: 10, Depths: []int{2, 2, 6, 2}, Dims: []int{32, 64, 128, 160},
 		LayerScaleInit: 1e-5}
-	return PoolFormer(cfg), cfg
 }
 
 // PoolFormer returns the model function of cfg: images [B, H, W, C] → logits [B, NumClasses].

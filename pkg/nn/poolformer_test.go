@@ -6,44 +6,20 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/pkg/nn/internal/nntest"
 )
 
-func TestPoolFormerBlockMatchesTimm(t *testing.T) {
-	cases := []struct {
-		rel string
-		cfg PoolFormerBlockConfig
-	}{
-		{"poolformer/poolformer_block_d16_r8.safetensors", PoolFormerBlockConfig{LayerScaleInit: 1e-5}},
-		{"poolformer/poolformer_block_d24_r7x5.safetensors", PoolFormerBlockConfig{LayerScaleInit: 1e-5}},
-		{"poolformer/poolformer_block_d8_r6_nols.safetensors", PoolFormerBlockConfig{}},
-	}
-	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		for _, c := range cases {
-			matchTimm(t, b, c.rel, func(scope *model.Scope, x *graph.Node) *graph.Node { return PoolFormerBlock(scope, x, c.cfg) })
-		}
-	})
-}
-
-func TestPoolFormerModelMatchesTimm(t *testing.T) {
-	cfg := PoolFormerConfig{InChans: 1, NumClasses: 10, Depths: []int{1, 1, 2}, Dims: []int{8, 16, 24}, LayerScaleInit: 1e-5}
-	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		matchTimm(t, b, "poolformer/poolformer_d8_16_24.safetensors", PoolFormer(cfg))
-	})
-}
-
 func TestPoolFormerPresetParamCounts(t *testing.T) {
 	counts := presetCounts(t, "poolformer")
-	fn28, _ := PoolFormerTiny28()
-	fn64, _ := PoolFormerTiny64()
+	fn28 := PoolFormer(PoolFormerTiny28())
+	fn64 := PoolFormer(PoolFormerTiny64())
 	for _, c := range []struct {
 		name string
 		got  int64
 	}{
 		{"PoolFormerTiny28", buildCount(t, fn28, 1, 28, 28, 1)},
 		{"PoolFormerTiny64", buildCount(t, fn64, 1, 64, 64, 3)},
-		{"poolformer_s12", buildCount(t, PoolFormer(PoolFormerS12Config(1000)), 1, 224, 224, 3)},
+		{"poolformer_s12", buildCount(t, PoolFormer(PoolFormerS12()), 1, 224, 224, 3)},
 	} {
 		if want := counts[c.name]; c.got != want {
 			t.Errorf("%s: %d parameters, timm has %d", c.name, c.got, want)
@@ -120,7 +96,7 @@ PatchEmbed(
 )`
 
 func TestPoolFormerS12SummaryMatchesNotes(t *testing.T) {
-	got := PoolFormerS12Config(1000).NetworkSummary()
+	got := PoolFormerS12().NetworkSummary()
 	var lines []string
 	for _, l := range strings.Split(strings.TrimSpace(got), "\n") {
 		lines = append(lines, strings.TrimSpace(l))

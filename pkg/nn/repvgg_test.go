@@ -14,26 +14,16 @@ var repVGGFixtures = map[string]RepVGGBlockConfig{
 	"group_s1": {Out: 8, Groups: 2},
 }
 
-func TestFixtureRepVGG(t *testing.T) {
-	for config, cfg := range repVGGFixtures {
-		t.Run(config, func(t *testing.T) {
-			checkFixture(t, "repvgg", config, func(s *model.Scope, x *graph.Node) *graph.Node {
-				return RepVGGBlock(s, x, cfg)
-			}, 1e-4)
-		})
-	}
-}
-
 // TestRepVGGFusedEqualsUnfused fuses each fixture block in Go, checks the kernel and bias
 // against timm's reparameterize(), and checks the single fused conv reproduces the
 // three-branch block's output.
 func TestRepVGGFusedEqualsUnfused(t *testing.T) {
 	for config, cfg := range repVGGFixtures {
-		f, x := fixtureInput(t, "repvgg", config)
+		f := loadFixture(t, "repvgg/"+config)
+		x := f.input(t, "")
 		in := x.Shape().Dimensions[3]
 		nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-			store := model.NewStore()
-			setVars(t, store, f.Tensors)
+			store := f.store(t)
 			if err := RepVGGReparameterize(b.Backend, store, "/blk", in, cfg); err == nil {
 				t.Fatal("reparameterizing a scope without variables should fail")
 			}

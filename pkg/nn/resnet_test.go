@@ -8,44 +8,23 @@ import (
 	"github.com/gostudy/gostudy/pkg/nn/internal/nntest"
 )
 
-func TestFixtureResNetBlocks(t *testing.T) {
-	cases := []struct {
-		config string
-		fn     ModelFn
-	}{
-		{"basic_s1", func(s *model.Scope, x *graph.Node) *graph.Node { return BasicBlock(s, x, BasicBlockConfig{Planes: 8}) }},
-		{"basic_s2", func(s *model.Scope, x *graph.Node) *graph.Node {
-			return BasicBlock(s, x, BasicBlockConfig{Planes: 16, Stride: 2})
-		}},
-		{"bottleneck_s1", func(s *model.Scope, x *graph.Node) *graph.Node { return Bottleneck(s, x, BottleneckConfig{Planes: 4}) }},
-		{"bottleneck_s2", func(s *model.Scope, x *graph.Node) *graph.Node {
-			return Bottleneck(s, x, BottleneckConfig{Planes: 4, Stride: 2})
-		}},
-		{"resnext_s1", func(s *model.Scope, x *graph.Node) *graph.Node {
-			return Bottleneck(s, x, BottleneckConfig{Planes: 16, Cardinality: 4, BaseWidth: 16})
-		}},
-		{"resnext_s2", func(s *model.Scope, x *graph.Node) *graph.Node {
-			return Bottleneck(s, x, BottleneckConfig{Planes: 16, Stride: 2, Cardinality: 4, BaseWidth: 16})
-		}},
-	}
-	for _, c := range cases {
-		t.Run(c.config, func(t *testing.T) { checkFixture(t, "resnet", c.config, c.fn, 1e-4) })
-	}
+// resNeXtFixtures are the grouped bottlenecks of the resnet fixtures. resnext_w6 has
+// ⌊8·20/64⌋ = 2 channels per group (2.5 rounded down, as timm and the paper's Table 1 do).
+var resNeXtFixtures = map[string]BottleneckConfig{
+	"resnext_s1": {Planes: 16, Cardinality: 4, BaseWidth: 16},
+	"resnext_s2": {Planes: 16, Stride: 2, Cardinality: 4, BaseWidth: 16},
+	"resnext_w6": {Planes: 8, Cardinality: 3, BaseWidth: 20},
 }
 
 // TestResNeXtFormsEqual asserts the paper's Fig. 3 equivalence with timm's weights: the sum
 // of Cardinality full paths (3a), concatenated two-layer paths + one 1×1 (3b, the notes'
 // variant 1) and the grouped convolution (3c, variant 2) give the same output.
 func TestResNeXtFormsEqual(t *testing.T) {
-	for _, config := range []string{"resnext_s1", "resnext_s2"} {
-		f, x := fixtureInput(t, "resnet", config)
-		cfg := BottleneckConfig{Planes: 16, Cardinality: 4, BaseWidth: 16}
-		if config == "resnext_s2" {
-			cfg.Stride = 2
-		}
+	for config, cfg := range resNeXtFixtures {
+		f := loadFixture(t, "resnet/"+config)
+		x := f.input(t, "")
 		nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-			store := model.NewStore()
-			setVars(t, store, f.Tensors)
+			store := f.store(t)
 			out := runModel(t, b, store, func(s *model.Scope, x *graph.Node) []*graph.Node {
 				return []*graph.Node{
 					ResNeXtBranches(s.ResetVisited(), x, cfg, ResNeXtGrouped),

@@ -18,14 +18,22 @@ import (
 	"github.com/gostudy/gostudy/pkg/safetensors"
 )
 
-func goBackend(t *testing.T) compute.Backend {
+// goTestBackend returns the pure-Go test backend (or the first test backend if "go" is not
+// among them), for checks whose result does not depend on the backend.
+func goTestBackend(t *testing.T) nntest.Backend {
 	t.Helper()
 	for _, b := range nntest.Backends(t) {
 		if b.Name == "go" {
-			return b.Backend
+			return b
 		}
 	}
-	return nntest.Backends(t)[0].Backend
+	return nntest.Backends(t)[0]
+}
+
+// goBackend is goTestBackend's compute backend.
+func goBackend(t *testing.T) compute.Backend {
+	t.Helper()
+	return goTestBackend(t).Backend
 }
 
 func TestStateDictNamesAndStrictLoad(t *testing.T) {

@@ -147,6 +147,10 @@ type WindowAttentionConfig struct {
 	QKVBias    bool   // timm's default is true
 	AttnDrop   float64
 	ProjDrop   float64
+	// NoRelPosBias removes the relative position bias B (the paper's "no pos." ablation,
+	// Table 4): the logits are Q·Kᵀ/√d. The table variable is still created, frozen at zero
+	// (not trainable), so the state_dict keeps timm's keys and loads into timm unchanged.
+	NoRelPosBias bool
 }
 
 // WindowAttention is W-MSA (paper §3.2, Eq. 4): multi-head self-attention inside each window,
@@ -170,9 +174,15 @@ func WindowAttentionWithMaps(scope *model.Scope, x, mask *graph.Node, cfg Window
 		exceptions.Panicf("nn.WindowAttention(%s): x must be [B·nW, %d, C] for window %v, got %s", scope.Scope(), n, win, x.Shape())
 	}
 	bias := func(logits *graph.Node) *graph.Node {
-		table := scope.WithInitializer(normalInit(scope, 0.02)).VariableWithShape("relative_position_bias_table",
-			shapes.Make(DType, (2*win[0]-1)*(2*win[1]-1), cfg.NumHeads)).NodeValue(g)
-		logits = graph.Add(logits, graph.ExpandLeftToRank(RelativePositionBias(table, win), logits.Rank()))
+		tableShape := shapes.Make(DType, (2*win[0]-1)*(2*win[1]-1), cfg.NumHeads)
+		if cfg.NoRelPosBias {
+			v := scope.VariableWithValue("relative_position_bias_table", tensors.FromShape(tableShape))
+			v.Trainable = false
+		} else {
+			table := scope.WithInitializer(normalInit(scope, 0.02)).
+				VariableWithShape("relative_position_bias_table", tableShape).NodeValue(g)
+			logits = graph.Add(logits, graph.ExpandLeftToRank(RelativePositionBias(table, win), logits.Rank()))
+		}
 		if mask == nil {
 			return logits
 		}
@@ -208,6 +218,7 @@ type SwinBlockConfig struct {
 	AlwaysPartition bool
 	MLPRatio        float64 // 0 means 4
 	QKVBias         bool    // timm's default is true
+	NoRelPosBias    bool    // see WindowAttentionConfig.NoRelPosBias
 	DropPath        float64
 	AttnDrop        float64
 	ProjDrop        float64
@@ -270,6 +281,7 @@ func SwinTransformerBlockWithMaps(scope *model.Scope, x *graph.Node, cfg SwinBlo
 	windows := WindowPartition(y, win)
 	windows, attn = WindowAttentionWithMaps(scope.In("attn"), windows, mask, WindowAttentionConfig{
 		NumHeads: cfg.NumHeads, WindowSize: win, QKVBias: cfg.QKVBias, AttnDrop: cfg.AttnDrop, ProjDrop: cfg.ProjDrop,
+		NoRelPosBias: cfg.NoRelPosBias,
 	})
 	y = WindowReverse(windows, win, hp, wp)
 	if padH > 0 || padW > 0 {

@@ -13,39 +13,14 @@ import (
 	"github.com/gostudy/gostudy/pkg/nn/internal/nntest"
 )
 
-// patchTokens runs PatchEmbed and flattens the grid to tokens [B, N, D], timm's output.
-func patchTokens(cfg PatchEmbedConfig) ModelFn {
-	return func(scope *model.Scope, x *graph.Node) *graph.Node {
-		y := PatchEmbed(scope, x, cfg)
-		d := y.Shape().Dimensions
-		return graph.Reshape(y, d[0], d[1]*d[2], d[3])
-	}
-}
-
-func TestPatchEmbedMatchesTimm(t *testing.T) {
-	cases := []struct {
-		rel string
-		cfg PatchEmbedConfig
-	}{
-		{"vit/patch_embed_p4_c1_d16.safetensors", PatchEmbedConfig{PatchSize: 4, EmbedDim: 16}},
-		{"vit/patch_embed_p8_c3_d24.safetensors", PatchEmbedConfig{PatchSize: 8, EmbedDim: 24}},
-	}
-	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		for _, c := range cases {
-			matchTimm(t, b, c.rel, patchTokens(c.cfg))
-		}
-	})
-}
-
 // TestPatchifyConvIsLinear checks the ViT lesson's claim: the patchify convolution equals
 // cutting the image into patches, flattening them and applying one linear layer with the same
 // weights.
 func TestPatchifyConvIsLinear(t *testing.T) {
 	cfg := PatchEmbedConfig{PatchSize: 8, EmbedDim: 24}
+	f := loadFixture(t, "vit/patch_embed_p8_c3_d24")
 	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		run := matchTimm(t, b, "vit/patch_embed_p8_c3_d24.safetensors", patchTokens(cfg))
-		x := nntest.NCHWToNHWC(t, run.file.Tensors["__input__"])
-		asLinear, err := model.NewExec(b.Backend, run.store, func(scope *model.Scope, x *graph.Node) *graph.Node {
+		asLinear, err := model.NewExec(b.Backend, f.store(t), func(scope *model.Scope, x *graph.Node) *graph.Node {
 			y := PatchEmbedAsLinear(scope, x, cfg)
 			d := y.Shape().Dimensions
 			return graph.Reshape(y, d[0], d[1]*d[2], d[3])
@@ -53,44 +28,16 @@ func TestPatchifyConvIsLinear(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := asLinear.Call1(x)
+		got, err := asLinear.Call1(f.input(t, ""))
 		if err != nil {
 			t.Fatal(err)
 		}
-		nntest.AssertClose(t, "patchify+linear vs conv (timm output)", got, run.file.Tensors["__output__"], 1e-5)
-	})
-}
-
-func TestViTBlockMatchesTimm(t *testing.T) {
-	cases := []struct {
-		rel string
-		cfg BlockConfig
-	}{
-		{"vit/block_d32_h4.safetensors", BlockConfig{NumHeads: 4, QKVBias: true}},
-		{"vit/block_d48_h3_noqkvbias_ls.safetensors", BlockConfig{NumHeads: 3, MLPRatio: 2, InitValues: 0.1}},
-	}
-	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		for _, c := range cases {
-			matchTimm(t, b, c.rel, func(scope *model.Scope, x *graph.Node) *graph.Node { return Block(scope, x, c.cfg) })
-		}
-	})
-}
-
-func TestViTModelMatchesTimm(t *testing.T) {
-	token := ViTConfig{ImageSize: 28, InChans: 1, PatchSize: 7, NumClasses: 10, EmbedDim: 32, Depth: 2, NumHeads: 4,
-		MLPRatio: 2, QKVBias: true, ClassToken: true, Pool: "token"}
-	avg := ViTConfig{ImageSize: 16, InChans: 3, PatchSize: 4, NumClasses: 5, EmbedDim: 24, Depth: 2, NumHeads: 2,
-		QKVBias: true, ClassToken: false, Pool: "avg"}
-	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		// "_big" is a 42×35 image: a 6×5 patch grid, so the 4×4 position embedding is
-		// resampled in the graph, as timm's dynamic_img_size does.
-		matchTimm(t, b, "vit/vit_p7_d32_token.safetensors", ViT(token), "_big")
-		matchTimm(t, b, "vit/vit_p4_d24_avg.safetensors", ViT(avg))
+		assertReference(t, "patchify+linear vs conv (timm output)", got, f.output(t, ""))
 	})
 }
 
 func TestPosEmbedResampleMatchesTimm(t *testing.T) {
-	f := nntest.LoadFixture(t, "vit/posembed_resample.safetensors")
+	f := loadFixture(t, "vit/posembed_resample")
 	pos := f.Tensors["__input__"]
 	grids := [][2]int{{6, 6}, {3, 3}, {5, 7}, {2, 9}}
 	for _, ng := range grids {
@@ -146,8 +93,8 @@ func buildCount(t *testing.T, fn ModelFn, dims ...int) int64 {
 
 func TestViTPresetParamCounts(t *testing.T) {
 	counts := presetCounts(t, "vit")
-	fn28, _ := ViTTiny28()
-	fn64, _ := ViTTiny64()
+	fn28 := ViT(ViTTiny28())
+	fn64 := ViT(ViTTiny64())
 	base := ViTConfig{ImageSize: 224, InChans: 3, PatchSize: 16, NumClasses: 1000, EmbedDim: 768, Depth: 12, NumHeads: 12,
 		QKVBias: true, ClassToken: true, Pool: "token"}
 	for _, c := range []struct {

@@ -85,11 +85,11 @@ func TestTransformerModelsTrain(t *testing.T) {
 		labels[i] = int32(i % classes)
 	}
 	// The presets' layouts, narrowed so that XLA compiles the training graphs quickly.
-	_, vit := ViTTiny28()
+	vit := ViTTiny28()
 	vit.EmbedDim, vit.Depth = 32, 2
-	_, swin := SwinTiny28()
+	swin := SwinTiny28()
 	swin.EmbedDim = 16
-	_, pool := PoolFormerTiny28()
+	pool := PoolFormerTiny28()
 	pool.Dims = []int{8, 16, 24}
 	models := []struct {
 		name string

@@ -34,11 +34,11 @@ var models = map[string]benchModel{
 		About: "the small CNN with stride-2 convolutions instead of max-pooling (runs on the go backend)"},
 	"resnext28": {H: 28, W: 28, C: 1, Classes: 10, CPUBatch: 128, GPUBatch: 256, Fn: nn.ResNet(nn.ResNeXtTiny28()),
 		About: "nn.ResNeXtTiny28: 3×3 stem 16, bottlenecks [1,1,1] planes 16/32/64, cardinality 4, base width 16"},
-	"swin28": {H: 28, W: 28, C: 1, Classes: 10, CPUBatch: 128, GPUBatch: 256, Fn: swinTiny28(),
+	"swin28": {H: 28, W: 28, C: 1, Classes: 10, CPUBatch: 128, GPUBatch: 256, Fn: nn.Swin(nn.SwinTiny28()),
 		About: "nn.SwinTiny28: 2×2 patches, C=32, depths [2,2], heads [2,4], M=7"},
 	"resnet50": {H: 224, W: 224, C: 3, Classes: 1000, CPUBatch: 8, GPUBatch: 128, Fn: resNet50(),
 		About: "ResNet-50 (timm resnet50 layout) from nn.Bottleneck, 224×224×3"},
-	"swin-t": {H: 224, W: 224, C: 3, Classes: 1000, CPUBatch: 8, GPUBatch: 128, Fn: nn.Swin(nn.SwinTinyConfig(1000)),
+	"swin-t": {H: 224, W: 224, C: 3, Classes: 1000, CPUBatch: 8, GPUBatch: 128, Fn: nn.Swin(nn.SwinTiny224()),
 		About: "Swin-T (timm swin_tiny_patch4_window7_224) from nn.Swin, 224×224×3"},
 }
 
@@ -73,12 +73,6 @@ func smallCNN(strided bool) nn.ModelFn {
 		x = graph.Reshape(x, x.Shape().Dimensions[0], -1)
 		return layers.DenseWithBias(scope.In("fc"), x, 10)
 	}
-}
-
-// swinTiny28 is pkg/nn's Swin for 28×28 MNIST-sized images.
-func swinTiny28() nn.ModelFn {
-	fn, _ := nn.SwinTiny28()
-	return fn
 }
 
 // resNet50 assembles ResNet-50 as timm's resnet50 does (He et al. 2015, Table 1, 50-layer

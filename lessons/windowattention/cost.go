@@ -86,11 +86,11 @@ func countMACs(b compute.Backend, fn nn.ModelFn, in shapes.Shape) (int64, error)
 	return nn.CountMACs(g)
 }
 
-// ModelCost is the lesson model's size and compute for one 28×28 image, from nn.Measure.
-func ModelCost(c Config) (nn.Cost, error) {
+// ModelCost is the run's model's size and compute for one 28×28 image, from nn.Measure.
+func ModelCost(c RunConfig) (nn.Cost, error) {
 	b, err := graphBackend()
 	if err != nil {
 		return nn.Cost{}, err
 	}
-	return nn.Measure(b, ModelFn(c), shapes.Make(nn.DType, 1, 28, 28, 1))
+	return nn.Measure(b, nn.Swin(c.Swin()), shapes.Make(nn.DType, 1, 28, 28, 1))
 }

@@ -100,6 +100,8 @@ def test_cost_formula_equals_count(nb):
     out = cell_text(cell)
     assert "equal at all 4 sizes: true" in out
     assert floats(r"multiply-adds: ([\d.]+)× less", out)[0] == pytest.approx(13.8, abs=0.05)
+    html = "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
+    assert "MSA formula" in html and "formula = count" in html and ">MSAFormula<" not in html, "human table headers (the Go name is only a tooltip)"
 
 
 def test_model_size_and_block_table(nb):

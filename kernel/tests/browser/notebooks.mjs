@@ -25,6 +25,9 @@
 //
 // Run: node kernel/tests/browser/notebooks.mjs   (after scripts/setup.sh; needs /usr/bin/chromium)
 // GOSTUDY_BROWSER_NOTEBOOKS=00,04 runs only the notebooks whose names start so.
+// GOSTUDY_BROWSER_RUNS=dir makes the lessons reuse the finished runs in dir (scripts/test.sh
+// passes the runs its notebook tests trained, so figures and progress bars are checked on the
+// reuse path a reader meets after a restart, and CI does not train everything twice).
 
 import { chromium } from "playwright-core";
 import { execFileSync, spawn } from "node:child_process";
@@ -306,7 +309,10 @@ async function main() {
     GOSTUDY_SKIP_SETUP: "1",
     GOSTUDY_NOTEBOOK_DIR: repo,
     GOSTUDY_BUDGET: "test",
-    GOSTUDY_RUNS: path.join(scratch, "runs"),
+    // scripts/test.sh passes the runs the notebooks' kernel tests just trained
+    // (GOSTUDY_BROWSER_RUNS), so this pass redraws them from their records instead of training
+    // them again; alone, it trains into a scratch folder.
+    GOSTUDY_RUNS: process.env.GOSTUDY_BROWSER_RUNS || path.join(scratch, "runs"),
     // JupyterLab keeps the theme choice and the workspace here, not in the user's settings.
     JUPYTERLAB_SETTINGS_DIR: path.join(scratch, "settings"),
     JUPYTERLAB_WORKSPACES_DIR: path.join(scratch, "workspaces"),

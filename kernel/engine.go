@@ -7,15 +7,18 @@
 package kernel
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"go/scanner"
+	"go/token"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,15 +28,20 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 	"github.com/gostudy/gostudy/kernel/runner"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
 // ModulePath is the gostudy module's path.
-const ModulePath = "github.com/gostudy/gostudy"
+const ModulePath = compiler.ModulePath
 
 // sessionModule is the module path of the per-session module cells are compiled in.
 const sessionModule = "gostudy.session"
+
+// MaxCellSize is the largest cell the kernel runs, in bytes; a larger one is refused with
+// an error (docs/kernel.md, "Limits").
+const MaxCellSize = 16 << 20
 
 // Sink receives what one execution produces.
 type Sink interface {
@@ -60,34 +68,41 @@ type EngineOptions struct {
 	Log     *slog.Logger // kernel log (stderr of the kernel process)
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
-	// KeepPlugins, when set, is a folder that receives a copy of every compiled cell
-	// (cell<N>-<run>.so) before it runs. The runner deletes a plugin once loaded; the copies
-	// let a benchmark replay the same cells in a runner on another machine (a GPU box has
-	// no Go toolchain to compile them).
+
+	// KeepPlugins is test and benchmark API; the kernel never sets it. When set, it is a
+	// folder that receives a copy of every compiled cell (cell<N>-<run>.so) before it runs.
+	// The runner deletes a plugin once loaded; the copies let kerneltest.Replay run the same
+	// cells in a runner on another machine (a GPU box has no Go toolchain to compile them).
 	KeepPlugins string
 }
 
 // Engine executes cells for one kernel session.
 type Engine struct {
-	opts    EngineOptions
-	log     *slog.Logger
-	dir     string // the session module directory (temporary)
-	goEnv   []string
-	ready   chan struct{} // closed when the toolchain and runner binary are ready
-	initErr error
+	opts EngineOptions // not changed after NewEngine (%goflags changes the session instead)
+	log  *slog.Logger
+	dir  string // the session module directory (temporary)
 
+	mu      sync.Mutex
+	cur     *session // the prepared Go session; %goflags replaces it
+	goEnv   []string // environment of the go command and shell lines; never appended in place
+	rc      *runner.Client
+	sink    Sink              // where runner output goes now
+	done    chan runner.Event // where the end of the running cell goes
+	history map[int]string
+	nextID  int
+	shells  map[*exec.Cmd]bool
+}
+
+// session is one prepared Go session: what cells are compiled with and run in. Its fields
+// other than goFlags and ready are written by prepare before ready is closed, and only read
+// after it.
+type session struct {
+	goFlags   string
+	ready     chan struct{}
+	err       error
 	tc        *compiler.Toolchain
-	sess      *compiler.Session
+	comp      *compiler.Session
 	runnerBin string
-
-	mu       sync.Mutex
-	rc       *runner.Client
-	sink     Sink              // where runner output goes now
-	done     chan runner.Event // where the end of the running cell goes
-	history  map[int]string
-	nextID   int
-	interrup chan struct{}
-	shells   map[*exec.Cmd]bool
 }
 
 // NewEngine creates the session module and starts preparing the toolchain and the runner
@@ -106,6 +121,9 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		}
 		opts.WorkDir = wd
 	}
+	if err := reaper.StartGuard(); err != nil {
+		opts.Log.Warn("no process guard: processes that cells start may outlive a killed kernel", "err", err)
+	}
 	cleanStaleSessions()
 	dir, err := os.MkdirTemp("", "gostudy-session-")
 	if err != nil {
@@ -115,39 +133,78 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		return nil, fmt.Errorf("write session pid file: %w", err)
 	}
 	e := &Engine{
-		opts: opts, log: opts.Log, dir: dir, ready: make(chan struct{}),
+		opts: opts, log: opts.Log, dir: dir,
 		history: map[int]string{}, shells: map[*exec.Cmd]bool{},
 	}
 	e.goEnv = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=1")
 	if opts.GoFlags != "" {
 		e.goEnv = append(e.goEnv, "GOFLAGS="+opts.GoFlags)
 	}
-	go e.prepare()
+	e.cur = &session{goFlags: opts.GoFlags, ready: make(chan struct{})}
+	go e.prepare(e.cur, e.environ())
 	return e, nil
 }
 
 // Dir is the session module directory.
 func (e *Engine) Dir() string { return e.dir }
 
-// RunnerBinary is the path of the session's runner executable, once the session is ready
-// (after the first cell); the plugins of this session load only into this binary.
-func (e *Engine) RunnerBinary() string { return e.runnerBin }
+// RunnerBinary is the path of the session's runner executable once the session is ready
+// (after the first cell), else ""; the plugins of this session load only into this binary.
+func (e *Engine) RunnerBinary() string {
+	if st, ok := e.readySession(); ok {
+		return st.runnerBin
+	}
+	return ""
+}
+
+// session returns the current Go session, ready or not.
+func (e *Engine) session() *session {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cur
+}
+
+// readySession returns the current session if it is prepared without error.
+func (e *Engine) readySession() (*session, bool) {
+	st := e.session()
+	select {
+	case <-st.ready:
+		return st, st.err == nil
+	default:
+		return st, false
+	}
+}
+
+// environ returns the environment for the go command and shell lines.
+func (e *Engine) environ() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.goEnv)
+}
+
+// setEnv adds NAME=value to the environment of later go commands and shell lines.
+func (e *Engine) setEnv(kv string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	// A new slice, so a caller still holding the old one never sees it change.
+	e.goEnv = append(slices.Clip(e.goEnv), kv)
+}
 
 // prepare writes the session module, learns the plugin build flags, builds the runner and
 // compiles the packages most cells use.
-func (e *Engine) prepare() {
-	defer close(e.ready)
+func (e *Engine) prepare(st *session, env []string) {
+	defer close(st.ready)
 	ctx := context.Background()
 	start := time.Now()
-	e.initErr = e.prepareErr(ctx)
-	if e.initErr != nil {
-		e.log.Error("session setup failed", "err", e.initErr)
+	st.err = e.prepareErr(ctx, st, env)
+	if st.err != nil {
+		e.log.Error("session setup failed", "err", st.err)
 		return
 	}
 	e.log.Info("session ready", "dir", e.dir, "took", time.Since(start).Round(time.Millisecond))
 }
 
-func (e *Engine) prepareErr(ctx context.Context) error {
+func (e *Engine) prepareErr(ctx context.Context, st *session, env []string) error {
 	repoMod := filepath.Join(e.opts.RepoDir, "go.mod")
 	data, err := os.ReadFile(repoMod)
 	if err != nil {
@@ -172,22 +229,23 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 	if err := os.MkdirAll(runnerDir, 0o755); err != nil {
 		return fmt.Errorf("create runner package: %w", err)
 	}
-	src := "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"github.com/gostudy/gostudy/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
+	src := fmt.Sprintf("// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport %q\n\nfunc main() { runner.Main() }\n",
+		ModulePath+"/kernel/runner")
 	if err := os.WriteFile(filepath.Join(runnerDir, "main.go"), []byte(src), 0o644); err != nil {
 		return fmt.Errorf("write runner package: %w", err)
 	}
-	tc, err := compiler.NewToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv)
+	tc, err := compiler.NewToolchain(ctx, e.opts.GoCmd, e.dir, env)
 	if err != nil {
 		return err
 	}
-	e.tc = tc
+	st.tc = tc
 	var wg sync.WaitGroup
 	var buildErr error
-	e.runnerBin = filepath.Join(e.dir, "runner.bin")
+	runnerBin := filepath.Join(e.dir, "runner.bin")
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if _, err := tc.GoCommand(ctx, "build", "-o", e.runnerBin, "./runner"); err != nil {
+		if _, err := tc.GoCommand(ctx, "build", "-o", runnerBin, "./runner"); err != nil {
 			buildErr = fmt.Errorf("build the runner: %w", err)
 		}
 	}()
@@ -209,7 +267,8 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 	if buildErr != nil {
 		return buildErr
 	}
-	e.sess = compiler.NewSession(tc, e.dir, sessionModule, known)
+	st.runnerBin = runnerBin
+	st.comp = compiler.NewSession(tc, cellSyntax, e.dir, sessionModule, known)
 	return nil
 }
 
@@ -235,7 +294,8 @@ func knownPackages() map[string]string {
 // user's first cell does not wait for a minute-long first build. Packages that do not
 // build are reported and skipped.
 func (e *Engine) Warm(ctx context.Context, sink Sink) error {
-	if err := e.waitReady(ctx); err != nil {
+	st, err := e.waitSession(ctx)
+	if err != nil {
 		return err
 	}
 	paths := []string{"fmt", "strings", "math", "time", "os", "sort", "errors", "math/rand/v2"}
@@ -243,7 +303,7 @@ func (e *Engine) Warm(ctx context.Context, sink Sink) error {
 		paths = append(paths, p)
 	}
 	paths = append(paths, "github.com/gomlx/gomlx/backends/default")
-	out, err := e.tc.GoCommand(ctx, "list", "-e", "-f", "{{if not .Error}}{{if ne .Name \"main\"}}{{.ImportPath}}{{end}}{{end}}",
+	out, err := st.tc.GoCommand(ctx, "list", "-e", "-f", "{{if not .Error}}{{if ne .Name \"main\"}}{{.ImportPath}}{{end}}{{end}}",
 		ModulePath+"/pkg/...", ModulePath+"/datasets/...", ModulePath+"/lessons/...")
 	if err == nil {
 		for _, line := range strings.Split(out, "\n") {
@@ -252,7 +312,7 @@ func (e *Engine) Warm(ctx context.Context, sink Sink) error {
 			}
 		}
 	}
-	failed, err := e.tc.Ensure(ctx, paths)
+	failed, err := st.tc.Ensure(ctx, paths)
 	if err != nil {
 		return err
 	}
@@ -262,24 +322,43 @@ func (e *Engine) Warm(ctx context.Context, sink Sink) error {
 	return e.Execute(ctx, 1, `fmt.Println("warm: ready")`, sink)
 }
 
-// waitReady blocks until the session is prepared.
-func (e *Engine) waitReady(ctx context.Context) error {
+// WaitReady blocks until the session is prepared, and returns the error that stopped it.
+func (e *Engine) WaitReady(ctx context.Context) error {
+	_, err := e.waitSession(ctx)
+	return err
+}
+
+// waitSession waits for the current session to be prepared.
+func (e *Engine) waitSession(ctx context.Context) (*session, error) {
+	st := e.session()
 	select {
-	case <-e.ready:
-		return e.initErr
+	case <-st.ready:
+		return st, st.err
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
 // Ready reports whether set-up finished (without error).
 func (e *Engine) Ready() bool {
-	select {
-	case <-e.ready:
-		return e.initErr == nil
-	default:
-		return false
+	_, ok := e.readySession()
+	return ok
+}
+
+// CompletionFile writes the Go file code intelligence (gopls) sees for a cell being edited
+// and returns its path, its content, and the byte offset in it of the cell's byte offset
+// cursor. ok is false until the session is ready.
+func (e *Engine) CompletionFile(code string, cursor int) (path string, content []byte, offset int, ok bool) {
+	st, ready := e.readySession()
+	if !ready {
+		return "", nil, 0, false
 	}
+	text, off := st.comp.CompletionFile(code, cursor)
+	dir := filepath.Join(e.dir, "complete")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, 0, false
+	}
+	return filepath.Join(dir, "cell.go"), []byte(text), off, true
 }
 
 // stream is the runner's output: it forwards to the current execution's sink.
@@ -305,17 +384,17 @@ func (s stream) Event(ev runner.Event) {
 	rc := e.rc
 	e.mu.Unlock()
 	switch ev.Ev {
-	case "display":
+	case runner.EvDisplay:
 		if sink != nil && ev.Display != nil {
 			sink.Display(*ev.Display)
 		}
-	case "result":
+	case runner.EvResult:
 		if sink != nil {
 			sink.Result(ev.Data, ev.Metadata)
 		}
-	case "input":
+	case runner.EvInput:
 		go func() {
-			c := runner.Command{Op: "input"}
+			c := runner.Command{Op: runner.OpInput}
 			if sink == nil {
 				c.Error = "no cell is running"
 			} else if v, err := sink.Input(ev.Prompt, ev.Password); err != nil {
@@ -327,15 +406,15 @@ func (s stream) Event(ev runner.Event) {
 				_ = rc.Send(c)
 			}
 		}()
-	case "done":
+	case runner.EvDone:
 		if done != nil {
 			done <- ev
 		}
 	}
 }
 
-// ensureRunner starts the runner if it is not running.
-func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
+// ensureRunner starts the runner of session st if it is not running.
+func (e *Engine) ensureRunner(ctx context.Context, st *session) (*runner.Client, error) {
 	e.mu.Lock()
 	rc := e.rc
 	e.mu.Unlock()
@@ -347,7 +426,7 @@ func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
 		}
 	}
 	env := append(os.Environ(), "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+e.dir)
-	rc, err := runner.Start(ctx, e.runnerBin, e.opts.WorkDir, env, stream{e})
+	rc, err := runner.Start(ctx, st.runnerBin, e.opts.WorkDir, env, stream{e})
 	if err != nil {
 		return nil, err
 	}
@@ -366,10 +445,11 @@ func (e *Engine) killRunner() []string {
 	if rc != nil {
 		rc.Kill()
 	}
-	if e.sess == nil {
+	st, ok := e.readySession()
+	if !ok {
 		return nil
 	}
-	return e.sess.ForgetVars()
+	return st.comp.ForgetVars()
 }
 
 // Close stops the runner and every command the engine started, and removes the session
@@ -378,15 +458,16 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	rc := e.rc
 	e.rc = nil
-	for c := range e.shells {
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-	}
+	shells := slices.Collect(maps.Keys(e.shells))
 	e.mu.Unlock()
+	for _, c := range shells {
+		reaper.Kill(c.Process.Pid)
+	}
 	if rc != nil {
 		rc.Close()
 	}
 	select {
-	case <-e.ready:
+	case <-e.session().ready:
 	case <-time.After(30 * time.Second):
 		// set-up is still running (a first build): its commands die with the kernel
 	}
@@ -413,49 +494,60 @@ func cleanStaleSessions() {
 	}
 }
 
+// execution is one Execute call: what magics may look at and change.
+type execution struct {
+	ctx   context.Context
+	n     int
+	sink  Sink
+	timed bool // %time
+	test  bool // %test
+	// Time spent compiling and running Go code, for %time.
+	compile, run time.Duration
+}
+
 // Execute runs cell number n. It returns an *ExecError for failures the user should see.
 func (e *Engine) Execute(ctx context.Context, n int, code string, sink Sink) error {
+	if len(code) > MaxCellSize {
+		return &ExecError{Name: "CellTooLarge", Value: fmt.Sprintf("the cell has %d bytes; cells of more than %d MiB are not run (put large data in a file and read it)", len(code), MaxCellSize>>20)}
+	}
 	e.mu.Lock()
 	e.history[n] = code
 	e.sink = sink
 	e.mu.Unlock()
 
 	start := time.Now()
-	p := compiler.Parse(code)
-	timed := false
-	if p.Magic != nil {
-		switch p.Magic.Name {
-		case "writefile":
-			return e.writeFile(p.Magic, sink)
-		case "time":
-			timed = true
+	x := &execution{ctx: ctx, n: n, sink: sink}
+	p := cellSyntax.Parse(code)
+	err := e.executeParsed(x, p)
+	if x.timed {
+		msg := fmt.Sprintf("Wall time: %s", time.Since(start).Round(time.Millisecond))
+		if x.compile > 0 || x.run > 0 {
+			msg += fmt.Sprintf(" (compile %s, run %s)", x.compile.Round(time.Millisecond), x.run.Round(time.Millisecond))
 		}
+		sink.Stream("stdout", msg+"\n")
 	}
-	testCell := p.Magic != nil && p.Magic.Name == "test"
-	for _, c := range p.Commands {
-		if c.Kind == compiler.LineMagic && c.Name == "time" {
-			timed = true
-			continue
-		}
-		if c.Kind == compiler.LineMagic && c.Name == "test" {
-			testCell = true
-			continue
-		}
-		if err := e.command(ctx, n, c, sink); err != nil {
+	return err
+}
+
+// executeParsed runs the magics of a parsed cell, then its Go code.
+func (e *Engine) executeParsed(x *execution, p compiler.Parsed) error {
+	if p.Magic != nil {
+		if err := cellMagic(p.Magic.Name).run(e, x, p.Magic.Args, p.Magic.Body); err != nil {
 			return err
 		}
 	}
-	if testCell {
+	for _, c := range p.Commands {
+		if err := e.command(x, c); err != nil {
+			return err
+		}
+	}
+	if x.test {
 		p.Go += testRunner(p.Go)
 	}
-	var err error
-	if hasGo(p.Go) {
-		err = e.runGo(ctx, n, p, sink)
+	if !hasGo(p.Go) {
+		return nil
 	}
-	if timed {
-		sink.Stream("stdout", fmt.Sprintf("Wall time: %s\n", time.Since(start).Round(time.Millisecond)))
-	}
-	return err
+	return e.runGo(x, p)
 }
 
 var (
@@ -477,69 +569,71 @@ func testRunner(src string) string {
 		compiler.CellRuntimePath, strings.Join(tests, ", "), strings.Join(benches, ", "))
 }
 
-// hasGo reports whether src has any Go tokens (not just blank lines and comments).
+// hasGo reports whether src has any Go tokens (not just blank space and comments).
 func hasGo(src string) bool {
-	sc := bufio.NewScanner(strings.NewReader(src))
-	inBlock := false
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		for line != "" {
-			if inBlock {
-				i := strings.Index(line, "*/")
-				if i < 0 {
-					line = ""
-					break
-				}
-				inBlock, line = false, strings.TrimSpace(line[i+2:])
-				continue
-			}
-			if strings.HasPrefix(line, "//") {
-				line = ""
-				break
-			}
-			if strings.HasPrefix(line, "/*") {
-				inBlock, line = true, line[2:]
-				continue
-			}
+	// go/scanner, not a line scanner: no line is too long for it, and a cell with any token
+	// at all (even an illegal one, which then gets its compile error) is compiled.
+	var sc scanner.Scanner
+	fset := token.NewFileSet()
+	sc.Init(fset.AddFile("", -1, len(src)), []byte(src), func(token.Position, string) {}, 0)
+	for {
+		_, tok, lit := sc.Scan()
+		switch {
+		case tok == token.EOF:
+			return false
+		case tok == token.SEMICOLON && lit == "\n":
+			// an automatic semicolon: not written by the user
+		default:
 			return true
 		}
 	}
-	return false
 }
 
 // runGo compiles the cell's Go code and runs it in the runner.
-func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink) error {
-	if err := e.waitReady(ctx); err != nil {
+func (e *Engine) runGo(x *execution, p compiler.Parsed) error {
+	ctx, n, sink := x.ctx, x.n, x.sink
+	st, err := e.waitSession(ctx)
+	if err != nil {
 		if ctx.Err() != nil {
 			return &ExecError{Name: "Interrupted", Value: "interrupted while the session was being prepared"}
 		}
 		return &ExecError{Name: "SessionError", Value: err.Error(), Traceback: []string{"the kernel could not prepare its Go session: " + err.Error()}}
 	}
-	prog, err := e.compile(ctx, n, p)
+	t := time.Now()
+	prog, err := e.compile(ctx, st, n, p)
+	x.compile += time.Since(t)
 	if err != nil {
 		return err
 	}
 	for _, note := range prog.Notes {
 		sink.Stream("stderr", "note: "+note+"\n")
 	}
-	t := time.Now()
-	err = e.run(ctx, prog, sink, true)
+	t = time.Now()
+	err = e.run(ctx, st, prog, sink, true)
 	if errors.Is(err, errRunnerRestarted) {
 		// The cell was compiled against variables the old runner held; compile it again
 		// without them (a cell that uses one now says it is undefined) and run it once more.
-		if prog, err = e.compile(context.WithoutCancel(ctx), n, p); err == nil {
-			err = e.run(context.WithoutCancel(ctx), prog, sink, false)
+		x.run += time.Since(t)
+		t = time.Now()
+		prog, err = e.compile(context.WithoutCancel(ctx), st, n, p)
+		x.compile += time.Since(t)
+		t = time.Now()
+		if err == nil {
+			err = e.run(context.WithoutCancel(ctx), st, prog, sink, false)
 		}
 	}
-	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
-		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
-		"run", time.Since(t).Round(time.Millisecond))
+	x.run += time.Since(t)
+	if prog != nil {
+		e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
+			"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
+			"run", time.Since(t).Round(time.Millisecond))
+	}
 	return err
 }
 
 // compile compiles cell n, turning failures into the cell's error.
-func (e *Engine) compile(ctx context.Context, n int, p compiler.Parsed) (*compiler.Program, error) {
-	prog, err := e.sess.Compile(ctx, n, p)
+func (e *Engine) compile(ctx context.Context, st *session, n int, p compiler.Parsed) (*compiler.Program, error) {
+	prog, err := st.comp.Compile(ctx, n, p)
 	if err == nil {
 		return prog, nil
 	}
@@ -560,13 +654,13 @@ func (e *Engine) compile(ctx context.Context, n int, p compiler.Parsed) (*compil
 var errRunnerRestarted = errors.New("the runner was restarted to load a changed package")
 
 // run sends a compiled program to the runner and forwards its events until it is done.
-func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, retry bool) error {
-	rc, err := e.ensureRunner(ctx)
+func (e *Engine) run(ctx context.Context, st *session, prog *compiler.Program, sink Sink, retry bool) error {
+	rc, err := e.ensureRunner(ctx, st)
 	if err != nil {
 		return &ExecError{Name: "RunnerError", Value: err.Error()}
 	}
 	if len(prog.Dropped) > 0 {
-		if err := rc.Send(runner.Command{Op: "drop", Names: prog.Dropped}); err != nil {
+		if err := rc.Send(runner.Command{Op: runner.OpDrop, Names: prog.Dropped}); err != nil {
 			return &ExecError{Name: "RunnerError", Value: err.Error()}
 		}
 	}
@@ -586,7 +680,7 @@ func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, ret
 			return &ExecError{Name: "KeepPluginsError", Value: err.Error()}
 		}
 	}
-	if err := rc.Send(runner.Command{Op: "run", ID: id, Cell: prog.Cell, Plugin: prog.Plugin}); err != nil {
+	if err := rc.Send(runner.Command{Op: runner.OpRun, ID: id, Cell: prog.Cell, Plugin: prog.Plugin}); err != nil {
 		return e.lost(sink, "the runner stopped before the cell could run")
 	}
 	interrupted := ctx.Done()
@@ -597,9 +691,9 @@ func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, ret
 			if ev.ID != id {
 				continue
 			}
-			e.sess.Published(prog, ev.Published)
+			st.comp.Published(prog, ev.Published)
 			if ev.Error != nil {
-				if retry && ev.Error.Name == "LoadError" && strings.Contains(ev.Error.Value, "different version of package") {
+				if retry && ev.Error.PackageChanged {
 					// A package the runner loaded earlier was rebuilt (its source changed):
 					// only a fresh runner can load the new version.
 					lost := e.killRunner()
@@ -613,12 +707,12 @@ func (e *Engine) run(ctx context.Context, prog *compiler.Program, sink Sink, ret
 			return e.lost(sink, fmt.Sprintf("the runner process stopped (%v)", rc.ExitErr()))
 		case <-interrupted:
 			interrupted = nil
-			_ = rc.Send(runner.Command{Op: "interrupt", ID: id})
+			_ = rc.Send(runner.Command{Op: runner.OpInterrupt, ID: id})
 			grace = time.After(time.Second)
 		case <-grace:
 			lost := e.killRunner()
 			return &ExecError{Name: "Interrupted", Value: "the cell did not stop within 1s of the interrupt, so the runner was restarted" + lostVars(lost),
-				Traceback: []string{"Interrupted: the cell did not stop within 1s of the interrupt (it was not watching ctx),", "so the runner process was restarted." + lostVars(lost)}}
+				Traceback: []string{"Interrupted: the cell did not stop within 1s of the interrupt (it was not watching ctx),", "so the runner process was restarted" + lostVars(lost) + "."}}
 		}
 	}
 }
@@ -661,10 +755,11 @@ func (e *Engine) source(n int) string {
 
 // Variables lists the names of the variables that live across cells.
 func (e *Engine) Variables() []string {
-	if !e.Ready() {
+	st, ok := e.readySession()
+	if !ok {
 		return nil
 	}
-	return e.sess.VarNames()
+	return st.comp.VarNames()
 }
 
 // copyFile copies src to dst (KeepPlugins).

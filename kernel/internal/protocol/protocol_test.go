@@ -526,13 +526,26 @@ func TestEmptyKeyDisablesSigning(t *testing.T) {
 }
 
 func TestStdinInput(t *testing.T) {
-	srv := listen(t, testKey, nil)
+	rec := &logRecorder{}
+	srv := listen(t, testKey, slog.New(slog.NewTextHandler(rec, nil)))
 	// jupyter_client gives its shell and stdin sockets the same identity.
 	shell := dial(t, zmq4.Dealer, srv.Info().ShellPort, testKey, "session-bytes")
 	stdin := dial(t, zmq4.Dealer, srv.Info().StdinPort, testKey, "session-bytes")
 	// A second frontend on stdin must not receive the request.
 	other := dial(t, zmq4.Dealer, srv.Info().StdinPort, testKey, "someone-else")
-	_ = other
+	// A client's Dial returns when its side of the handshake is done, a moment before the
+	// server registers the peer: a stray input_reply from each, which the server can only
+	// log once it reads from that peer, shows both are registered.
+	for i, c := range []*client{stdin, other} {
+		c.send(newRequest("input_reply", map[string]string{"value": "stray"}), testKey)
+		deadline := time.Now().Add(guard)
+		for rec.count("does not answer a pending input_request") < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatal("stdin peer never registered (deadlock guard)")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 
 	exec := newRequest("execute_request", map[string]any{"code": "x := input()", "allow_stdin": true})
 	shell.send(exec, testKey)

@@ -195,6 +195,21 @@ func (c *client) recv() (*protocol.Message, [][]byte) {
 	return m, raw.Frames
 }
 
+// kernelInfoRoundTrip sends a kernel_info_request from one client, answers it, and checks
+// that the other (often the same) client receives the reply to it.
+func kernelInfoRoundTrip(t *testing.T, srv *protocol.Server, from, to *client) {
+	t.Helper()
+	req := newRequest("kernel_info_request", nil)
+	from.send(req, testKey)
+	r := nextRequest(t, srv)
+	if err := srv.Reply(r, "kernel_info_reply", map[string]string{"status": "ok"}); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	if m, _ := to.recv(); m.ParentHeader.MsgID != req.Header.MsgID {
+		t.Fatalf("got a reply to %q, want one to %q", m.ParentHeader.MsgID, req.Header.MsgID)
+	}
+}
+
 func nextRequest(t *testing.T, srv *protocol.Server) protocol.Request {
 	t.Helper()
 	select {
@@ -849,15 +864,7 @@ func TestIPCTransport(t *testing.T) {
 			c.in <- m
 		}
 	}()
-	req := newRequest("kernel_info_request", nil)
-	c.send(req, testKey)
-	r := nextRequest(t, srv)
-	if err := srv.Reply(r, "kernel_info_reply", map[string]string{"status": "ok"}); err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := c.recv(); m.ParentHeader.MsgID != req.Header.MsgID {
-		t.Errorf("reply parent %s", m.ParentHeader.MsgID)
-	}
+	kernelInfoRoundTrip(t, srv, c, c)
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,8 @@ type sessionCache struct {
 }
 
 // runnerSource is the session module's runner command.
-const runnerSource = "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"github.com/gostudy/gostudy/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
+const runnerSource = "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"" +
+	ModulePath + "/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
 
 // goSettings are the go env variables that change what the go command builds.
 var goSettings = []string{"GOVERSION", "GOROOT", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOEXPERIMENT",
@@ -218,9 +219,9 @@ func copyExecutable(src, dst string) error {
 	return nil
 }
 
-// restore makes the session's toolchain from a cache entry; it reports why not when the
+// restore makes session st's toolchain from a cache entry; it reports why not when the
 // entry is stale.
-func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
+func (e *Engine) restore(ctx context.Context, st *session, c *sessionCache, env []string) error {
 	s, ok := c.load()
 	if !ok {
 		return errors.New("no cached session")
@@ -228,7 +229,7 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 	if len(s.RunnerStamps) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
 		return errors.New("the runner's sources changed")
 	}
-	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv, s.Toolchain)
+	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, env, s.Toolchain)
 	if err != nil {
 		return err
 	}
@@ -238,43 +239,53 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 		}
 	}
 	c.touch()
-	e.tc = tc
-	e.runnerBin = filepath.Join(c.dir, s.Runner)
-	e.known = s.Known
-	e.runnerStamps = s.RunnerStamps
-	e.saved = tc.Size()
+	st.tc = tc
+	st.runnerBin = filepath.Join(c.dir, s.Runner)
+	st.known = s.Known
+	st.runnerStamps = s.RunnerStamps
+	st.saved = tc.Size()
+	if s.ExtLD != "" {
+		st.extld = filepath.Join(c.dir, s.ExtLD)
+	}
 	return nil
 }
 
-// saveSession records the session's toolchain state (and runner) in its cache entry.
-func (e *Engine) saveSession() {
-	if e.cache == nil || e.tc == nil {
+// savedPackages is the number of packages in the session's cached state.
+func (st *session) savedPackages() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.saved
+}
+
+// saveSession records session st's toolchain state (and runner) in its cache entry. Saves
+// of one session are serialized (set-up, Warm and Close may each save).
+func (e *Engine) saveSession(st *session) {
+	if st.cache == nil || st.tc == nil {
 		return
 	}
-	e.mu.Lock()
-	modChanged := e.modChanged
-	e.mu.Unlock()
-	if modChanged {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.modChanged {
 		// The session's go.mod is no longer the one the entry's key was computed from.
 		return
 	}
-	if !compiler.StampsCurrent(e.runnerStamps) {
+	if !compiler.StampsCurrent(st.runnerStamps) {
 		// A source of the runner changed during the session: the next one builds a new one.
 		return
 	}
-	s := &cachedSession{Toolchain: e.tc.State(), Known: e.known, RunnerStamps: e.runnerStamps}
-	if strings.HasPrefix(e.extld, e.cache.dir+string(filepath.Separator)) {
-		s.ExtLD = filepath.Base(e.extld)
+	s := &cachedSession{Toolchain: st.tc.State(), Known: st.known, RunnerStamps: st.runnerStamps}
+	if strings.HasPrefix(st.extld, st.cache.dir+string(filepath.Separator)) {
+		s.ExtLD = filepath.Base(st.extld)
 	}
-	bin, err := e.cache.save(s, e.runnerBin)
+	bin, err := st.cache.save(s, st.runnerBin)
 	if err != nil {
 		e.log.Warn("could not save the session for the next one", "err", err)
 		return
 	}
-	e.saved = len(s.Toolchain.Packages)
-	if e.runnerBin != bin {
+	st.saved = len(s.Toolchain.Packages)
+	if st.runnerBin != bin {
 		// The same binary; using the cached copy keeps later saves from copying it again.
-		e.runnerBin = bin
-		e.log.Info("session cached", "dir", e.cache.dir)
+		st.runnerBin = bin
+		e.log.Info("session cached", "dir", st.cache.dir)
 	}
 }

@@ -1,0 +1,123 @@
+package kernel
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gostudy/gostudy/kernel/internal/compiler"
+)
+
+// TestHelpWrapsAtWordBoundaries: %help fits the width and never breaks a word, and it
+// lists every magic of the table.
+func TestHelpWrapsAtWordBoundaries(t *testing.T) {
+	for _, width := range []int{60, helpWidth} {
+		text := helpText(width)
+		for _, line := range strings.Split(text, "\n") {
+			if utf8.RuneCountInString(line) > width {
+				t.Errorf("width %d: line of %d runes: %q", width, utf8.RuneCountInString(line), line)
+			}
+		}
+		words := map[string]bool{}
+		for _, w := range strings.Fields(text) {
+			words[w] = true
+		}
+		var texts []string
+		for _, m := range magics {
+			texts = append(texts, m.help)
+			if !strings.Contains(text, "%"+m.name) {
+				t.Errorf("%%help does not list %%%s", m.name)
+			}
+		}
+		for _, s := range syntaxHelp {
+			texts = append(texts, s.help)
+		}
+		for _, h := range texts {
+			for _, w := range strings.Fields(h) {
+				if !words[w] {
+					t.Errorf("width %d: the word %q was broken or lost", width, w)
+				}
+			}
+		}
+	}
+}
+
+// TestMagicTableDrivesParsingAndCompletion: the parser, completion and dispatch all come
+// from the one table.
+func TestMagicTableDrivesParsingAndCompletion(t *testing.T) {
+	if got := magicCompletions("%%w"); !slices.Equal(got, []string{"%%writefile"}) {
+		t.Errorf("completions of %%%%w = %v", got)
+	}
+	if got := magicCompletions("%ti"); !slices.Equal(got, []string{"%time"}) {
+		t.Errorf("completions of %%ti = %v", got)
+	}
+	for _, m := range magics {
+		if m.run == nil {
+			t.Errorf("%%%s has no handler", m.name)
+		}
+		if !m.line && m.cell == compiler.NotCellMagic {
+			t.Errorf("%%%s can be written neither as a line nor as a cell magic", m.name)
+		}
+		p := cellSyntax.Parse("%%" + m.name + " args\nx := 1")
+		if got := p.Magic != nil; got != (m.cell != compiler.NotCellMagic) {
+			t.Errorf("%%%%%s parsed as a cell magic: %v", m.name, got)
+		}
+	}
+	if p := cellSyntax.Parse("%%writefile f.txt\nnot Go {"); p.Magic == nil || p.Magic.Body != "not Go {" || p.Go != "" {
+		t.Errorf("%%%%writefile parse = %+v", p)
+	}
+	if p := cellSyntax.Parse("%%time\nx := 1"); p.Magic == nil || !strings.Contains(p.Go, "x := 1") {
+		t.Errorf("%%%%time parse = %+v", p)
+	}
+}
+
+// TestGoflagsRacesNothing: %goflags replaces the session while other requests (completion,
+// %vars, kernel_info's readiness) read it. Run with -race (scripts/test.sh does).
+func TestGoflagsRacesNothing(t *testing.T) {
+	// A checkout without go.mod: each session fails to prepare at once, no build is needed.
+	e, err := NewEngine(EngineOptions{RepoDir: t.TempDir(), WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = e.Ready()
+				_ = e.Variables()
+				_ = e.RunnerBinary()
+				_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
+				_ = e.WaitReady(context.Background())
+			}
+		}()
+	}
+	rec := &recorder{}
+	for i := range 20 {
+		if err := e.goflags("-tags=t"+strings.Repeat("x", i), rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.env("GOSTUDY_RACE_TEST=1", rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if err := e.WaitReady(context.Background()); err == nil || !strings.Contains(err.Error(), "go.mod") {
+		t.Errorf("session without go.mod prepared: %v", err)
+	}
+	if !strings.Contains(rec.stdout.String(), `GOFLAGS="-tags=txxx"`) {
+		t.Errorf("%%goflags output %q", rec.stdout.String())
+	}
+}

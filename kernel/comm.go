@@ -179,7 +179,7 @@ func (e *Engine) Comm(ctx context.Context, m widgets.Message, sink Sink) error {
 	if m.Type == "comm_close" {
 		e.trackComm(m)
 	}
-	if err := rc.Send(runner.Command{Op: "comm", ID: id, Comm: &m}); err != nil {
+	if err := rc.Send(runner.Command{Op: runner.OpComm, ID: id, Comm: &m}); err != nil {
 		return fmt.Errorf("comm: %w", err)
 	}
 	select {

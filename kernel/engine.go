@@ -493,11 +493,11 @@ func (s stream) Event(ev runner.Event) {
 	e.mu.Unlock()
 	sink := e.outputSink()
 	switch ev.Ev {
-	case "comm":
+	case runner.EvComm:
 		if ev.Comm != nil {
 			e.commEvent(*ev.Comm)
 		}
-	case "comm_done":
+	case runner.EvCommDone:
 		e.commDone(ev.ID)
 	case runner.EvDisplay:
 		if sink != nil && ev.Display != nil {

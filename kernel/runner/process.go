@@ -77,7 +77,7 @@ func Main() {
 			case r.inputs <- c:
 			default: // nobody is waiting for input any more
 			}
-		case "comm":
+		case OpComm:
 			if c.Comm != nil {
 				comms <- c
 			}
@@ -152,7 +152,7 @@ func (r *proc) send(ev Event) {
 
 // Send implements widgets.Transport: a comm message for the front end.
 func (r *proc) Send(m widgets.Message) error {
-	r.send(Event{Ev: "comm", Comm: &m})
+	r.send(Event{Ev: EvComm, Comm: &m})
 	return nil
 }
 
@@ -168,7 +168,7 @@ func (r *proc) handleComms(in <-chan Command) {
 		case m.Type == "comm_open":
 			_ = r.Send(widgets.Message{Type: "comm_close", CommID: m.CommID, Data: map[string]any{}})
 		}
-		r.send(Event{Ev: "comm_done", ID: c.ID})
+		r.send(Event{Ev: EvCommDone, ID: c.ID})
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	OpInput     Op = "input"     // the answer (Value or Error) to an EvInput event
 	OpDrop      Op = "drop"      // forget the variables Names
 	OpSetenv    Op = "setenv"    // set the environment variables Env
+	OpComm      Op = "comm"      // handle comm message Comm (a widget change) as ID, in order; EvCommDone answers
 )
 
 // EventKind is what an Event reports.
@@ -37,11 +38,13 @@ type EventKind string
 
 // The events the runner sends.
 const (
-	EvReady   EventKind = "ready"   // the runner started (Pid)
-	EvDisplay EventKind = "display" // a display message (Display)
-	EvResult  EventKind = "result"  // the value of a cell's final expression (Data, Metadata)
-	EvInput   EventKind = "input"   // a cell asks the front end for text (Prompt, Password)
-	EvDone    EventKind = "done"    // run ID ended (Error, Published)
+	EvReady    EventKind = "ready"     // the runner started (Pid)
+	EvDisplay  EventKind = "display"   // a display message (Display)
+	EvResult   EventKind = "result"    // the value of a cell's final expression (Data, Metadata)
+	EvInput    EventKind = "input"     // a cell asks the front end for text (Prompt, Password)
+	EvDone     EventKind = "done"      // run ID ended (Error, Published)
+	EvComm     EventKind = "comm"      // a comm message for the front end (Comm)
+	EvCommDone EventKind = "comm_done" // OpComm message ID was handled: the functions it called returned
 )
 
 // Command is a message from the kernel to the runner.
@@ -54,9 +57,7 @@ type Command struct {
 	Env    map[string]string `json:"env,omitempty"`
 	Value  string            `json:"value,omitempty"` // input reply
 	Error  string            `json:"error,omitempty"` // input reply that failed
-	// Comm is a comm message from the front end (op "comm"); the runner answers with a
-	// "comm_done" event of the same ID once the widget functions it called returned.
-	Comm *widgets.Message `json:"comm,omitempty"`
+	Comm   *widgets.Message  `json:"comm,omitempty"`  // OpComm
 }
 
 // Event is a message from the runner to the kernel.
@@ -72,7 +73,7 @@ type Event struct {
 	Error     *CellError       `json:"error,omitempty"`
 	Published []string         `json:"published,omitempty"`
 	Pid       int              `json:"pid,omitempty"`
-	Comm      *widgets.Message `json:"comm,omitempty"` // a comm message for the front end
+	Comm      *widgets.Message `json:"comm,omitempty"` // EvComm
 }
 
 // CellError is a cell that failed at run time: a panic, a plugin that would not load, or an

@@ -54,17 +54,16 @@ type Kernel struct {
 
 	queue requestQueue // execute requests, run one at a time, in order
 	// commQueue holds the front end's comm messages until commLoop hands them to the
-	// runner, one at a time and in order; commWake signals a new one.
-	commMu    sync.Mutex
-	commQueue []protocol.Request
-	commWake  chan struct{}
+	// runner, one at a time and in order.
+	commQueue requestQueue
 	aborting  bool      // replying "aborted" to queued requests after an error
 	stop      chan bool // shutdown requested (value: restart)
 }
 
-// requestQueue holds execute requests until the executor takes them, in arrival order. It
-// has no fixed capacity: Run All on a long notebook sends hundreds of requests at once and
-// every one must get its reply. (Each request is bounded by protocol.MaxMessageSize; a front
+// requestQueue holds requests (executes, comm messages) until their loop takes them, in
+// arrival order. It has no fixed capacity: Run All on a long notebook sends hundreds of
+// execute requests at once and every one must get its reply, and a dragged slider sends a
+// comm message per step. (Each request is bounded by protocol.MaxMessageSize; a front
 // end that can sign requests can run code anyway, so a count limit would protect nothing.)
 type requestQueue struct {
 	mu    sync.Mutex
@@ -142,8 +141,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer engine.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
-		queue: newRequestQueue(), stop: make(chan bool, 1),
-		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{}), commWake: make(chan struct{}, 1)}
+		queue: newRequestQueue(), commQueue: newRequestQueue(), stop: make(chan bool, 1),
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{})}
 	defer k.closeGopls()
 	engine.SetIdleSink(&iopubSink{k: k})
 	// A front end that sends no kernel_info_request still gets a prepared session.
@@ -193,13 +192,7 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 	case "comm_open", "comm_msg", "comm_close":
 		// Widgets live in the runner: their messages go there, in order, whether or not a
 		// cell is running (see commLoop).
-		k.commMu.Lock()
-		k.commQueue = append(k.commQueue, req)
-		k.commMu.Unlock()
-		select {
-		case k.commWake <- struct{}{}:
-		default:
-		}
+		k.commQueue.push(req)
 	default:
 		go k.busy(req, func() { k.answer(ctx, req) })
 	}
@@ -211,21 +204,9 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 // runs, the status stays the cell's and their output joins the cell's.
 func (k *Kernel) commLoop(ctx context.Context) {
 	for {
-		k.commMu.Lock()
-		var req protocol.Request
-		have := len(k.commQueue) > 0
-		if have {
-			req = k.commQueue[0]
-			k.commQueue = k.commQueue[1:]
-		}
-		k.commMu.Unlock()
-		if !have {
-			select {
-			case <-k.commWake:
-				continue
-			case <-ctx.Done():
-				return
-			}
+		req, ok := k.commQueue.pop(ctx)
+		if !ok {
+			return
 		}
 		var c struct {
 			CommID     string         `json:"comm_id"`

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // A session spends most of its preparation asking the go command things whose answers only
@@ -92,15 +93,16 @@ func openSessionCache(ctx context.Context, root, goCmd, dir string, env []string
 func goEnv(ctx context.Context, goCmd, dir string, env []string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goCmd, append([]string{"env"}, goSettings...)...)
+	// Through the reaper, like every command the kernel starts: nothing outlives the kernel.
+	cmd := reaper.CommandContext(ctx, goCmd, append([]string{"env"}, goSettings...)...)
 	cmd.Dir, cmd.Env = dir, env
+	var stdout bytes.Buffer
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := reaper.Run(cmd); err != nil {
 		return nil, fmt.Errorf("go env: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return out, nil
+	return stdout.Bytes(), nil
 }
 
 // load reads the entry; ok is false when it is missing or from another version.

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"go/scanner"
 	"go/token"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -248,13 +249,14 @@ func (e *Engine) setEnv(kv string) {
 }
 
 // prepare writes the session module, learns the plugin build flags, builds the runner and
-// compiles the packages most cells use (or restores all that from the session cache), then
+// compiles the packages most cells use (or restores all that from the session cache), and
 // starts the runner.
 func (e *Engine) prepare(st *session, env []string) {
+	defer e.dropReplaced(st)
+	defer close(st.ready)
 	ctx := context.Background()
 	start := time.Now()
 	st.err = e.prepareErr(ctx, st, env)
-	close(st.ready)
 	if st.err != nil {
 		e.log.Error("session setup failed", "err", st.err)
 		return
@@ -337,7 +339,7 @@ func (e *Engine) build(ctx context.Context, st *session, env []string) error {
 	st.tc = tc
 	var wg sync.WaitGroup
 	var buildErr error
-	runnerBin := filepath.Join(e.dir, "runner.bin")
+	runnerBin := e.newRunnerPath()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -373,6 +375,42 @@ func (e *Engine) build(ctx context.Context, st *session, env []string) error {
 	st.runnerBin = runnerBin
 	st.runnerStamps = tc.LocalStamps([]string{sessionModule + "/runner"})
 	return nil
+}
+
+// newRunnerPath names a runner binary to build in the session directory. Each build has a
+// name of its own: the build of a session that %goflags replaced may still be running.
+func (e *Engine) newRunnerPath() string {
+	return filepath.Join(e.dir, fmt.Sprintf("%d.runner.bin", time.Now().UnixNano()))
+}
+
+// dropRunner removes a runner binary built in the session directory that no runner will
+// start from again: a session's cached copy or rebuild replaced it, or %goflags replaced the
+// session. A running runner keeps running (its file stays open), and binaries in the session
+// cache are kept for other kernels.
+func (e *Engine) dropRunner(path string) {
+	if path == "" || filepath.Dir(path) != e.dir {
+		return
+	}
+	// Under startMu, so a runner start that read the path before it changed finishes first.
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		e.log.Warn("remove old runner binary", "err", err)
+	}
+}
+
+// dropReplaced removes the runner binary of session st once it is prepared and %goflags
+// replaced it. Both prepare (at its end) and goflags call it, so whichever runs last
+// finds the session both prepared and replaced.
+func (e *Engine) dropReplaced(st *session) {
+	select {
+	case <-st.ready:
+	default:
+		return
+	}
+	if e.session() != st {
+		e.dropRunner(st.runnerBinary())
+	}
 }
 
 // knownPackages are packages cells may use without importing them (besides the standard

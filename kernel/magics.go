@@ -389,6 +389,7 @@ func (e *Engine) goflags(args string, sink Sink) error {
 		old.err = errSessionReplaced
 		close(old.ready)
 	})
+	e.dropReplaced(old)
 	e.Start()
 	sink.Stream("stdout", fmt.Sprintf("GOFLAGS=%q: the session is rebuilt with them (declarations forgotten%s)\n", args, lostVars(lost)))
 	return nil

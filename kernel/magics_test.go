@@ -2,10 +2,15 @@ package kernel
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
@@ -119,5 +124,82 @@ func TestGoflagsRacesNothing(t *testing.T) {
 	}
 	if !strings.Contains(rec.stdout.String(), `GOFLAGS="-tags=txxx"`) {
 		t.Errorf("%%goflags output %q", rec.stdout.String())
+	}
+}
+
+// TestGoflagsRacesCachedSession is TestGoflagsRacesNothing with sessions that do prepare:
+// from scratch, then from the session cache, each starting its runner early. %goflags
+// replaces the session while other goroutines read what a restore, a cache save and go get
+// change (the runner binary, readiness, variables, completion files, comms), a go mod line
+// marks the module changed, and Close saves the last one. Run with -race (scripts/test.sh
+// does). After each switch the runner that runs is the new session's, a restored session
+// runs the cached runner binary, the runner binaries of replaced sessions do not pile up in
+// the session directory, and Close removes that directory.
+func TestGoflagsRacesCachedSession(t *testing.T) {
+	cacheDir := t.TempDir()
+	e, err := NewEngine(EngineOptions{RepoDir: repoDir(t), WorkDir: t.TempDir(), CacheDir: cacheDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_ = e.Ready()
+				_ = e.Variables()
+				_ = e.RunnerBinary()
+				_ = e.Comms("")
+				_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
+			}
+		}()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	rec := &recorder{}
+	// Two flag sets that change no build, so the second visit to each restores the first.
+	flags := []string{"-tags=gostudy_race_a", "-tags=gostudy_race_b"}
+	for i := range 4 {
+		if err := e.goflags(flags[i%2], rec); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitReady(ctx); err != nil {
+			t.Fatalf("session %d (%s): %v", i, flags[i%2], err)
+		}
+		st := e.session()
+		e.mu.Lock()
+		rcSess := e.rcSess
+		e.mu.Unlock()
+		if rcSess != st {
+			t.Errorf("session %d (%s): the runner that runs is not the session's", i, flags[i%2])
+		}
+		if bin := e.RunnerBinary(); i >= 2 && !strings.HasPrefix(bin, cacheDir+string(filepath.Separator)) {
+			t.Errorf("session %d (%s) was not restored from the cache: runner %s", i, flags[i%2], bin)
+		}
+		// A go mod line changes the session's module state (what go get changes) while
+		// the readers run.
+		if err := e.Execute(ctx, i+1, "!go mod edit -json", &recorder{}); err != nil {
+			t.Fatalf("session %d: !go mod edit: %v", i, err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	// The replaced sessions' runner binaries are gone from the session directory; only the
+	// current session's may be there (when it rebuilt its runner after a module change).
+	bins, _ := filepath.Glob(filepath.Join(e.Dir(), "*.runner.bin"))
+	if bins = slices.DeleteFunc(bins, func(b string) bool { return b == e.RunnerBinary() }); len(bins) > 0 {
+		t.Errorf("runner binaries of replaced sessions left in the session directory: %v", bins)
+	}
+	e.Close()
+	if _, err := os.Stat(e.Dir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("session directory after Close: %v", err)
 	}
 }

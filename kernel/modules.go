@@ -86,14 +86,16 @@ func (e *Engine) refreshModules(ctx context.Context, st *session) (bool, error) 
 	if after := st.tc.DepExports(runnerPkg); maps.Equal(before, after) {
 		return false, nil
 	}
-	bin := filepath.Join(e.dir, fmt.Sprintf("runner-%d.bin", time.Now().UnixNano()))
+	bin := e.newRunnerPath()
 	if _, err := st.tc.GoCommand(ctx, "build", "-o", bin, "./runner"); err != nil {
 		return false, fmt.Errorf("rebuild the runner: %w", err)
 	}
 	st.mu.Lock()
+	old := st.runnerBin
 	st.runnerBin = bin
 	st.restartRunner = true
 	st.mu.Unlock()
+	e.dropRunner(old)
 	return true, nil
 }
 

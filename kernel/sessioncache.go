@@ -265,15 +265,23 @@ func (e *Engine) saveSession(st *session) {
 	if st.cache == nil || st.tc == nil {
 		return
 	}
+	if replaced := e.saveSessionLocked(st); replaced != "" {
+		e.dropRunner(replaced)
+	}
+}
+
+// saveSessionLocked is saveSession under st.mu; it returns the runner binary the cached copy
+// replaced, if it did.
+func (e *Engine) saveSessionLocked(st *session) (replaced string) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.modChanged {
 		// The session's go.mod is no longer the one the entry's key was computed from.
-		return
+		return ""
 	}
 	if !compiler.StampsCurrent(st.runnerStamps) {
 		// A source of the runner changed during the session: the next one builds a new one.
-		return
+		return ""
 	}
 	s := &cachedSession{Toolchain: st.tc.State(), Known: st.known, RunnerStamps: st.runnerStamps}
 	if strings.HasPrefix(st.extld, st.cache.dir+string(filepath.Separator)) {
@@ -282,12 +290,13 @@ func (e *Engine) saveSession(st *session) {
 	bin, err := st.cache.save(s, st.runnerBin)
 	if err != nil {
 		e.log.Warn("could not save the session for the next one", "err", err)
-		return
+		return ""
 	}
 	st.saved = len(s.Toolchain.Packages)
 	if st.runnerBin != bin {
 		// The same binary; using the cached copy keeps later saves from copying it again.
-		st.runnerBin = bin
+		replaced, st.runnerBin = st.runnerBin, bin
 		e.log.Info("session cached", "dir", st.cache.dir)
 	}
+	return replaced
 }

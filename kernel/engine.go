@@ -126,7 +126,10 @@ type session struct {
 	// Changed after ready (go get, saves to the session cache), under mu.
 	mu        sync.Mutex
 	runnerBin string
-	saved     int // packages in the cached state (saved again when more are known)
+	// runnerExports are the export files (package → file in the build cache) of the packages
+	// the runner binary was built from: a module change that changes one needs a new runner.
+	runnerExports map[string]string
+	saved         int // packages in the cached state (saved again when more are known)
 	// modChanged: the session module's requirements changed (go get); restartRunner: the
 	// runner was rebuilt for them and the running one must be replaced before the next cell.
 	modChanged    bool
@@ -374,6 +377,7 @@ func (e *Engine) build(ctx context.Context, st *session, env []string) error {
 	}
 	st.runnerBin = runnerBin
 	st.runnerStamps = tc.LocalStamps([]string{sessionModule + "/runner"})
+	st.runnerExports = runnerDepExports(tc)
 	return nil
 }
 

@@ -75,15 +75,16 @@ func (e *Engine) afterGoGet(st *session) {
 // from changed. It reports whether it did.
 func (e *Engine) refreshModules(ctx context.Context, st *session) (bool, error) {
 	runnerPkg := sessionModule + "/runner"
-	before := st.tc.DepExports(runnerPkg)
 	st.mu.Lock()
 	st.modChanged = true
+	before := st.runnerExports
 	st.mu.Unlock()
 	st.tc.Forget()
 	if _, err := st.tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath, runnerPkg}); err != nil {
 		return false, err
 	}
-	if after := st.tc.DepExports(runnerPkg); maps.Equal(before, after) {
+	after := runnerDepExports(st.tc)
+	if maps.Equal(before, after) {
 		return false, nil
 	}
 	bin := e.newRunnerPath()
@@ -93,10 +94,20 @@ func (e *Engine) refreshModules(ctx context.Context, st *session) (bool, error) 
 	st.mu.Lock()
 	old := st.runnerBin
 	st.runnerBin = bin
+	st.runnerExports = after
 	st.restartRunner = true
 	st.mu.Unlock()
 	e.dropRunner(old)
 	return true, nil
+}
+
+// runnerDepExports are the export files of the packages the session's runner is built
+// from, without its own package: that one is compiled in the session's folder, so its export
+// differs from session to session while its source (runnerSource) does not.
+func runnerDepExports(tc *compiler.Toolchain) map[string]string {
+	exports := tc.DepExports(sessionModule + "/runner")
+	delete(exports, sessionModule+"/runner")
+	return exports
 }
 
 // sessionModuleSpec describes the session module for the gostudy checkout at repoDir and a

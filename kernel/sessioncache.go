@@ -26,7 +26,7 @@ import (
 // what takes the first cell of a session from about a second to the cost of any cell.
 
 // sessionCacheVersion changes when the layout of a cached session changes.
-const sessionCacheVersion = 4
+const sessionCacheVersion = 5
 
 // cachedSession is the file session.json in a cache entry.
 type cachedSession struct {
@@ -37,6 +37,10 @@ type cachedSession struct {
 	// RunnerStamps are the times of the local source files the runner was built from; the
 	// entry is stale when one changed (the toolchain's own stamps follow later edits).
 	RunnerStamps map[string]time.Time
+	// RunnerExports are the export files of the packages the runner was built from. The
+	// session module's own runner package is not in the toolchain state (its folder goes
+	// with the session), so a restored session learns them from here.
+	RunnerExports map[string]string
 	ExtLD        string // linker wrapper, a file name in the entry's folder
 }
 
@@ -228,7 +232,7 @@ func (e *Engine) restore(ctx context.Context, st *session, c *sessionCache, env 
 	if !ok {
 		return errors.New("no cached session")
 	}
-	if len(s.RunnerStamps) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
+	if len(s.RunnerStamps) == 0 || len(s.RunnerExports) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
 		return errors.New("the runner's sources changed")
 	}
 	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, env, s.Toolchain)
@@ -245,6 +249,7 @@ func (e *Engine) restore(ctx context.Context, st *session, c *sessionCache, env 
 	st.runnerBin = filepath.Join(c.dir, s.Runner)
 	st.known = s.Known
 	st.runnerStamps = s.RunnerStamps
+	st.runnerExports = s.RunnerExports
 	st.saved = tc.Size()
 	if s.ExtLD != "" {
 		st.extld = filepath.Join(c.dir, s.ExtLD)
@@ -283,7 +288,7 @@ func (e *Engine) saveSessionLocked(st *session) (replaced string) {
 		// A source of the runner changed during the session: the next one builds a new one.
 		return ""
 	}
-	s := &cachedSession{Toolchain: st.tc.State(), Known: st.known, RunnerStamps: st.runnerStamps}
+	s := &cachedSession{Toolchain: st.tc.State(), Known: st.known, RunnerStamps: st.runnerStamps, RunnerExports: st.runnerExports}
 	if strings.HasPrefix(st.extld, st.cache.dir+string(filepath.Separator)) {
 		s.ExtLD = filepath.Base(st.extld)
 	}

@@ -41,7 +41,7 @@ type cachedSession struct {
 	// session module's own runner package is not in the toolchain state (its folder goes
 	// with the session), so a restored session learns them from here.
 	RunnerExports map[string]string
-	ExtLD        string // linker wrapper, a file name in the entry's folder
+	ExtLD         string // linker wrapper, a file name in the entry's folder
 }
 
 // sessionCache is one entry of the cache: a folder named by the session's key.

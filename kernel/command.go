@@ -9,8 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
+
+	"github.com/gostudy/gostudy/internal/checkout"
 )
 
 // Command runs the kernel from command-line arguments (-f CONNECTION_FILE [--repo DIR]
@@ -54,25 +55,17 @@ func FindRepo(flagValue string) (string, error) {
 	if flagValue != "" {
 		return filepath.Abs(flagValue)
 	}
+	// The executable's checkout first: the kernel must compile cells against the sources it
+	// was built from, wherever Jupyter starts it.
 	var starts []string
 	if exe, err := os.Executable(); err == nil {
 		if exe, err = filepath.EvalSymlinks(exe); err == nil {
 			starts = append(starts, filepath.Dir(exe))
 		}
 	}
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	dir, err := checkout.Find(append(starts, checkout.Starts()...)...)
+	if err != nil {
+		return "", fmt.Errorf("%w; pass --repo", err)
 	}
-	for _, dir := range starts {
-		for d := dir; ; d = filepath.Dir(d) {
-			data, err := os.ReadFile(filepath.Join(d, "go.mod"))
-			if err == nil && strings.Contains(string(data), "module "+ModulePath+"\n") {
-				return d, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return "", fmt.Errorf("cannot find the gostudy checkout (a go.mod for %s) above %v; pass --repo", ModulePath, starts)
+	return dir, nil
 }

@@ -20,10 +20,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
@@ -98,6 +96,7 @@ type Engine struct {
 	history map[int]string
 	nextID  int
 	shells  map[*exec.Cmd]bool
+	closed  bool // Close began: nothing may create files in dir any more
 
 	comm    commState  // comms the runner holds (see comm.go)
 	startMu sync.Mutex // serializes runner starts
@@ -177,12 +176,9 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 		opts.Log.Warn("no process guard: processes that cells start may outlive a killed kernel", "err", err)
 	}
 	cleanStaleSessions()
-	dir, err := os.MkdirTemp("", "gostudy-session-")
+	dir, err := makeSessionDir()
 	if err != nil {
-		return nil, fmt.Errorf("create session directory: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "kernel.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
-		return nil, fmt.Errorf("write session pid file: %w", err)
+		return nil, err
 	}
 	e := &Engine{
 		opts: opts, log: opts.Log, dir: dir,
@@ -507,6 +503,13 @@ func (e *Engine) CompletionFile(code string, cursor int) (path string, content [
 	}
 	text, off := st.comp.CompletionFile(code, cursor)
 	dir := filepath.Join(e.dir, "complete")
+	// Under mu, and not once closed: a completion request racing a shutdown must not make
+	// the session directory again after Close removed it.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return "", nil, 0, false
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", nil, 0, false
 	}
@@ -624,6 +627,7 @@ func (e *Engine) killRunner() []string {
 // directory.
 func (e *Engine) Close() {
 	e.mu.Lock()
+	e.closed = true
 	rc := e.rc
 	e.rc, e.rcSess = nil, nil
 	shells := slices.Collect(maps.Keys(e.shells))
@@ -644,26 +648,8 @@ func (e *Engine) Close() {
 	case <-time.After(30 * time.Second):
 		// set-up is still running (a first build): its commands die with the kernel
 	}
-	if err := os.RemoveAll(e.dir); err != nil {
-		e.log.Warn("remove session directory", "dir", e.dir, "err", err)
-	}
-}
-
-// cleanStaleSessions removes session directories left by kernels that were killed.
-func cleanStaleSessions() {
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gostudy-session-*"))
-	for _, d := range dirs {
-		data, err := os.ReadFile(filepath.Join(d, "kernel.pid"))
-		if err != nil {
-			continue
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-		if err != nil || pid <= 0 {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			_ = os.RemoveAll(d)
-		}
+	if err := removeSessionDir(e.dir); err != nil {
+		e.log.Warn("session directory left behind", "dir", e.dir, "err", err)
 	}
 }
 

@@ -88,26 +88,13 @@ func TestGoflagsRacesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_ = e.Ready()
-				_ = e.Variables()
-				_ = e.RunnerBinary()
-				_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
-				_ = e.WaitReady(context.Background())
-			}
-		}()
-	}
+	stop := repeatUntilStopped(3, func() {
+		_ = e.Ready()
+		_ = e.Variables()
+		_ = e.RunnerBinary()
+		_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
+		_ = e.WaitReady(context.Background())
+	})
 	rec := &recorder{}
 	for i := range 20 {
 		if err := e.goflags("-tags=t"+strings.Repeat("x", i), rec); err != nil {
@@ -117,8 +104,7 @@ func TestGoflagsRacesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if err := e.WaitReady(context.Background()); err == nil || !strings.Contains(err.Error(), "go.mod") {
 		t.Errorf("session without go.mod prepared: %v", err)
 	}
@@ -142,26 +128,13 @@ func TestGoflagsRacesCachedSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_ = e.Ready()
-				_ = e.Variables()
-				_ = e.RunnerBinary()
-				_ = e.Comms("")
-				_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
-			}
-		}()
-	}
+	stop := repeatUntilStopped(3, func() {
+		_ = e.Ready()
+		_ = e.Variables()
+		_ = e.RunnerBinary()
+		_ = e.Comms("")
+		_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rec := &recorder{}
@@ -190,8 +163,7 @@ func TestGoflagsRacesCachedSession(t *testing.T) {
 			t.Fatalf("session %d: !go mod edit: %v", i, err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	// The replaced sessions' runner binaries are gone from the session directory; only the
 	// current session's may be there (when it rebuilt its runner after a module change).
 	bins, _ := filepath.Glob(filepath.Join(e.Dir(), "*.runner.bin"))
@@ -201,5 +173,30 @@ func TestGoflagsRacesCachedSession(t *testing.T) {
 	e.Close()
 	if _, err := os.Stat(e.Dir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("session directory after Close: %v", err)
+	}
+}
+
+// repeatUntilStopped calls f over and over in n goroutines until stop is called; stop
+// returns once they all returned.
+func repeatUntilStopped(n int, f func()) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					f()
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -18,27 +17,11 @@ import (
 // removed it.
 func TestCloseRacingCompletion(t *testing.T) {
 	e := newTestEngine(t)
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-					_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
-				}
-			}
-		}()
-	}
+	stop := repeatUntilStopped(2, func() { _, _, _, _ = e.CompletionFile("fmt.Pr", 6) })
 	time.Sleep(50 * time.Millisecond)
 	e.Close()
 	time.Sleep(50 * time.Millisecond) // requests still arriving after the shutdown
-	close(stop)
-	wg.Wait()
+	stop()
 	if _, err := os.Stat(e.Dir()); !errors.Is(err, fs.ErrNotExist) {
 		entries, _ := os.ReadDir(e.Dir())
 		t.Errorf("session directory after Close: %v (entries %v)", err, entries)

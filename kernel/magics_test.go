@@ -88,13 +88,7 @@ func TestGoflagsRacesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	stop := repeatUntilStopped(3, func() {
-		_ = e.Ready()
-		_ = e.Variables()
-		_ = e.RunnerBinary()
-		_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
-		_ = e.WaitReady(context.Background())
-	})
+	stop := repeatUntilStopped(3, func() { readSession(e) })
 	rec := &recorder{}
 	for i := range 20 {
 		if err := e.goflags("-tags=t"+strings.Repeat("x", i), rec); err != nil {
@@ -128,13 +122,7 @@ func TestGoflagsRacesCachedSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	stop := repeatUntilStopped(3, func() {
-		_ = e.Ready()
-		_ = e.Variables()
-		_ = e.RunnerBinary()
-		_ = e.Comms("")
-		_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
-	})
+	stop := repeatUntilStopped(3, func() { readSession(e) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	rec := &recorder{}
@@ -174,6 +162,17 @@ func TestGoflagsRacesCachedSession(t *testing.T) {
 	if _, err := os.Stat(e.Dir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("session directory after Close: %v", err)
 	}
+}
+
+// readSession calls the Engine's methods that read the session, as the kernel's other
+// requests (completion, %vars, kernel_info, comms) do while a cell runs %goflags.
+func readSession(e *Engine) {
+	_ = e.Ready()
+	_ = e.Variables()
+	_ = e.RunnerBinary()
+	_ = e.Comms("")
+	_, _, _, _ = e.CompletionFile("fmt.Pr", 6)
+	_ = e.WaitReady(context.Background())
 }
 
 // repeatUntilStopped calls f over and over in n goroutines until stop is called; stop

@@ -24,6 +24,10 @@ go test -count=1 -timeout 40m ./...
 # exported files (the digits models, and every lesson's model kinds) against onnxruntime
 # from .venv.
 go test -count=1 -tags onnx ./pkg/export/ ./cmd/gostudy/
+# The kernel's packages under the race detector (about a minute): -short leaves out the
+# engine tests that build real plugins (they ran above), not the concurrency of the protocol,
+# the runner client or the engine's session state.
+go test -race -short -count=1 ./kernel/...
 
 say "Slurm: ablate -slurm on a single-node Slurm cluster started here (scripts/slurm-test.sh)"
 # Installs slurm-wlm and munge when missing; skips, saying why, only without root or sudo.

@@ -578,7 +578,10 @@ func (s stream) Event(ev runner.Event) {
 				c.Value = v
 			}
 			if rc != nil {
-				_ = rc.Send(c)
+				if err := rc.Send(c); errors.Is(err, runner.ErrCommandTooLarge) {
+					// The cell is waiting for an answer: give it the error instead.
+					_ = rc.Send(runner.Command{Op: runner.OpInput, Error: "input: " + err.Error()})
+				}
 			}
 		}()
 	case runner.EvDone:

@@ -258,20 +258,38 @@ func targets(procs []proc, match func(proc) bool, parents []int, since uint64) m
 
 // sweep stops every target, looks again until no new one appears (a stopped process cannot
 // fork, so the set is complete), then kills them all, and repeats until none is left.
+//
+// A process it stopped stays a target even when it no longer matches: its parent may die
+// meanwhile (a parent-death signal, or a kill from elsewhere), and then it is re-parented
+// out of the tree, in a session of its own if it made one (gopls's telemetry child does).
+// Left behind, it would stay stopped for ever. When time runs out, what it stopped is
+// killed all the same.
 func sweep(match func(proc) bool, parents []int, since uint64) {
 	deadline := time.Now().Add(sweepTime)
-	stopped := map[int]bool{}
+	stopped := map[int]uint64{} // pid → start time, to tell a reused pid apart
+	isStopped := func(p proc) bool {
+		start, ok := stopped[p.pid]
+		return ok && start == p.start
+	}
+	defer func() {
+		for _, p := range scan() {
+			if isStopped(p) && !p.zombie {
+				_ = syscall.Kill(p.pid, syscall.SIGKILL)
+			}
+		}
+	}()
 	for time.Now().Before(deadline) {
-		ts := targets(scan(), match, parents, since)
+		procs := scan()
+		ts := targets(procs, func(p proc) bool { return match(p) || isStopped(p) }, parents, since)
 		if len(ts) == 0 {
 			return
 		}
 		fresh := false
-		for pid := range ts {
-			if !stopped[pid] {
-				stopped[pid] = true
+		for _, p := range procs {
+			if ts[p.pid] && !isStopped(p) {
+				stopped[p.pid] = p.start
 				fresh = true
-				_ = syscall.Kill(pid, syscall.SIGSTOP)
+				_ = syscall.Kill(p.pid, syscall.SIGSTOP)
 			}
 		}
 		if fresh {

@@ -167,3 +167,37 @@ func TestKillSparesOlderProcesses(t *testing.T) {
 		t.Errorf("a sweep would kill its own process")
 	}
 }
+
+// TestSweepNeverLeavesAProcessStopped: a process the sweep stopped that then stops matching
+// (its parent died of a parent-death signal and it was re-parented out of the tree, in a
+// session of its own, as gopls's telemetry child is) is killed all the same, not left
+// stopped for ever.
+func TestSweepNeverLeavesAProcessStopped(t *testing.T) {
+	m := marker()
+	cleanup(t, m)
+	cmd := exec.Command("sleep", m)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	seen := 0
+	// It matches on the first look only: as if it left the tree once stopped.
+	sweep(func(p proc) bool {
+		if p.pid != cmd.Process.Pid {
+			return false
+		}
+		seen++
+		return seen == 1
+	}, nil, startTime(os.Getpid()))
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("sleep ended with %v, want killed by SIGKILL", err)
+		}
+	case <-time.After(10 * time.Second):
+		p, _ := readProc(cmd.Process.Pid)
+		t.Fatalf("the process the sweep stopped is still there 10 s later (%+v)", p)
+	}
+}

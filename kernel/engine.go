@@ -205,7 +205,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 // already (NewEngine calls it unless EngineOptions.Deferred, %goflags for its new session).
 func (e *Engine) Start() {
 	st := e.session()
-	st.start.Do(func() { go e.prepare(st, e.environ()) })
+	st.start.Do(func() { go e.prepare(st, e.Environ()) })
 }
 
 // Dir is the session module directory.
@@ -247,8 +247,10 @@ func (e *Engine) tmpEnv() []string {
 	return []string{"TMPDIR=" + tmp, "GOTMPDIR=" + tmp}
 }
 
-// environ returns the environment for the go command and shell lines.
-func (e *Engine) environ() []string {
+// Environ returns the environment of the processes the session starts for itself: the go
+// command, shell lines, gopls (its temporary files in the session directory, GOWORK off,
+// the session's GOFLAGS and %env settings).
+func (e *Engine) Environ() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.goEnv)

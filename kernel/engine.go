@@ -180,11 +180,17 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A killed kernel cannot remove its session directory; its guard does, once the
+	// kernel's processes are dead.
+	if err := reaper.RemoveWhenGone(dir); err != nil {
+		opts.Log.Warn("a killed kernel will leave its session directory until the next kernel starts", "err", err)
+	}
 	e := &Engine{
 		opts: opts, log: opts.Log, dir: dir,
 		history: map[int]string{}, shells: map[*exec.Cmd]bool{},
 	}
 	e.goEnv = append(os.Environ(), "GOWORK=off", "CGO_ENABLED=1")
+	e.goEnv = append(e.goEnv, e.tmpEnv()...)
 	if opts.GoFlags != "" {
 		e.goEnv = append(e.goEnv, "GOFLAGS="+opts.GoFlags)
 	}
@@ -199,7 +205,7 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 // already (NewEngine calls it unless EngineOptions.Deferred, %goflags for its new session).
 func (e *Engine) Start() {
 	st := e.session()
-	st.start.Do(func() { go e.prepare(st, e.environ()) })
+	st.start.Do(func() { go e.prepare(st, e.Environ()) })
 }
 
 // Dir is the session module directory.
@@ -232,8 +238,19 @@ func (e *Engine) readySession() (*session, bool) {
 	}
 }
 
-// environ returns the environment for the go command and shell lines.
-func (e *Engine) environ() []string {
+// tmpEnv points the temporary files of the processes the session starts (the go command's
+// work folders, the linker's, gopls's overlays, a cell's os.TempDir, a shell line's mktemp)
+// into the session directory, so they go with it however the kernel ends, instead of piling
+// up in the temporary folder whenever a build is killed.
+func (e *Engine) tmpEnv() []string {
+	tmp := filepath.Join(e.dir, sessionTmpDir)
+	return []string{"TMPDIR=" + tmp, "GOTMPDIR=" + tmp}
+}
+
+// Environ returns the environment of the processes the session starts for itself: the go
+// command, shell lines, gopls (its temporary files in the session directory, GOWORK off,
+// the session's GOFLAGS and %env settings).
+func (e *Engine) Environ() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.goEnv)
@@ -563,7 +580,10 @@ func (s stream) Event(ev runner.Event) {
 				c.Value = v
 			}
 			if rc != nil {
-				_ = rc.Send(c)
+				if err := rc.Send(c); errors.Is(err, runner.ErrCommandTooLarge) {
+					// The cell is waiting for an answer: give it the error instead.
+					_ = rc.Send(runner.Command{Op: runner.OpInput, Error: "input: " + err.Error()})
+				}
 			}
 		}()
 	case runner.EvDone:
@@ -596,6 +616,7 @@ func (e *Engine) ensureRunner(ctx context.Context, st *session) (*runner.Client,
 	// The comms of a runner that stopped are gone with it.
 	e.closeComms()
 	env := append(os.Environ(), "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+e.dir)
+	env = append(env, e.tmpEnv()...)
 	rc, err := runner.Start(ctx, st.runnerBinary(), e.opts.WorkDir, env, stream{e})
 	if err != nil {
 		return nil, err

@@ -645,7 +645,7 @@ wait:
 			return
 		}
 	}
-	c, err := gopls.Start(ctx, k.opts.GoplsPath, k.engine.Dir(), k.log)
+	c, err := gopls.Start(ctx, k.opts.GoplsPath, k.engine.Dir(), k.engine.Environ(), k.log)
 	k.goplsMu.Lock()
 	defer k.goplsMu.Unlock()
 	if err != nil {

@@ -235,7 +235,7 @@ func (e *Engine) vars(sink Sink) error {
 func (e *Engine) shell(ctx context.Context, script, dir string, sink Sink) error {
 	cmd := exec.Command("bash", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = e.environ()
+	cmd.Env = e.Environ()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return &ExecError{Name: "ShellError", Value: err.Error()}

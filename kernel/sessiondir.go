@@ -12,16 +12,20 @@ import (
 	"time"
 )
 
-// Each kernel keeps its session module, runner binaries and completion files in a session
-// directory in the temporary folder, removed when the kernel closes. A kernel that is
-// killed cannot remove it, so every kernel, as it starts, removes the directories of kernels
-// that are gone. Whose a directory is comes from its kernel.pid file, and also from its name
+// Each kernel keeps its session module, runner binaries, completion files and the temporary
+// files of what it starts (sessionTmpDir) in a session directory in the temporary folder,
+// removed when the kernel closes. A kernel that is killed cannot remove it: its process
+// guard does (reaper.RemoveWhenGone), and should the guard die too, every kernel, as it
+// starts, removes the directories of kernels that are gone. Whose a directory is comes from its kernel.pid file, and also from its name
 // (gostudy-session-<pid>-<random>): a kernel killed while it creates or removes the
 // directory may leave it without kernel.pid, and the name still tells.
 
 const (
 	sessionDirPrefix = "gostudy-session-"
 	sessionPidFile   = "kernel.pid"
+	// sessionTmpDir is the session's temporary folder (TMPDIR, GOTMPDIR of what it starts);
+	// the leading underscore keeps the go command and gopls from taking it for a package.
+	sessionTmpDir = "_tmp"
 	// orphanAge is how old a directory of the older naming (no pid in the name) without
 	// kernel.pid must be before it is removed: far longer than a kernel takes to write
 	// the file after creating the directory.
@@ -38,6 +42,10 @@ func makeSessionDir() (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, sessionPidFile), []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		_ = os.RemoveAll(dir)
 		return "", fmt.Errorf("write session pid file: %w", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, sessionTmpDir), 0o700); err != nil {
+		_ = removeSessionDir(dir)
+		return "", fmt.Errorf("create session temporary folder: %w", err)
 	}
 	return dir, nil
 }

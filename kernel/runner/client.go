@@ -31,8 +31,7 @@ type Output interface {
 type Client struct {
 	cmd    *exec.Cmd
 	cmdW   *os.File
-	encMu  sync.Mutex
-	enc    *json.Encoder
+	sendMu sync.Mutex // one command line at a time on cmdW
 	out    Output
 	ready  chan struct{}
 	exited chan struct{}
@@ -84,7 +83,7 @@ func Start(ctx context.Context, bin, dir string, env []string, out Output) (*Cli
 		f.Close()
 	}
 	c := &Client{
-		cmd: cmd, cmdW: cmdW, enc: json.NewEncoder(cmdW), out: out,
+		cmd: cmd, cmdW: cmdW, out: out,
 		ready: make(chan struct{}), exited: make(chan struct{}),
 		pumps: [2]*pump{newPump("stdout", outR, out), newPump("stderr", errR, out)},
 		Pid:   cmd.Process.Pid,
@@ -122,9 +121,18 @@ func Start(ctx context.Context, bin, dir string, env []string, out Output) (*Cli
 
 // Send writes a command to the runner.
 func (c *Client) Send(cmd Command) error {
-	c.encMu.Lock()
-	defer c.encMu.Unlock()
-	if err := c.enc.Encode(cmd); err != nil {
+	line, err := json.Marshal(cmd)
+	if err != nil {
+		return fmt.Errorf("send %s to runner: %w", cmd.Op, err)
+	}
+	// The runner stops reading commands at a line over MaxCommandSize, and would end with
+	// every variable the notebook held: refuse it here instead.
+	if len(line) >= MaxCommandSize {
+		return fmt.Errorf("send %s to runner: %d bytes: %w", cmd.Op, len(line), ErrCommandTooLarge)
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	if _, err := c.cmdW.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("send %s to runner: %w", cmd.Op, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"plugin"
@@ -59,8 +60,7 @@ func Main() {
 	comms := make(chan Command, 4096)
 	go r.handleComms(comms)
 	r.send(Event{Ev: EvReady, Pid: os.Getpid()})
-	sc := bufio.NewScanner(cmds)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	sc := commandScanner(cmds)
 	for sc.Scan() {
 		var c Command
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
@@ -99,6 +99,13 @@ func Main() {
 	}
 	// The kernel closed the pipe: it is shutting down, or it died.
 	exit(0)
+}
+
+// commandScanner reads the kernel's commands, one JSON line each, up to MaxCommandSize.
+func commandScanner(r io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), MaxCommandSize)
+	return sc
 }
 
 // exit ends the runner and everything cells started (their orphans are the runner's

@@ -14,11 +14,20 @@
 package runner
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/gostudy/gostudy/pkg/display"
 	"github.com/gostudy/gostudy/pkg/widgets"
 )
+
+// MaxCommandSize bounds one command line from the kernel to the runner (a comm message
+// from a widget, an input reply), newline included. Send refuses a larger one with
+// ErrCommandTooLarge.
+const MaxCommandSize = 64 << 20
+
+// ErrCommandTooLarge is Send's error for a command over MaxCommandSize.
+var ErrCommandTooLarge = errors.New("command too large for the runner (the limit is 64 MiB)")
 
 // Op is what a Command asks the runner to do.
 type Op string

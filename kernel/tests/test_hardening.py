@@ -1,12 +1,15 @@
 """The kernel under abuse, as a Jupyter client (or any local process) can inflict it: malformed
 connections on every socket, hundreds of queued requests, and kill -9 with processes running."""
 
+import glob
 import os
 import queue
 import random
+import shutil
 import signal
 import socket
 import struct
+import tempfile
 import time
 
 from jupyter_client.manager import start_new_kernel
@@ -92,12 +95,18 @@ def _wait(what, cond, timeout=30):
 def test_kill_9_leaves_nothing_behind():
     """Nothing a session started outlives a kernel killed with SIGKILL: a process a cell
     started, one it daemonized (its own session, re-parented), both ends of a running
-    `!a | b`, the runner, gopls, the guard."""
+    `!a | b`, the runner, gopls, the guard; nor a file: the session directory, and a temporary
+    folder a cell made, are gone within seconds, without waiting for another kernel."""
     marks = [str(random.randint(100000, 900000)) for _ in range(4)]
     km, kc = start_new_kernel(kernel_name="gostudy", startup_timeout=120)
+    cell_tmp = None
     try:
         reply, _ = run(kc, f'exec.Command("sleep", "{marks[0]}").Start()')
         assert reply["content"]["status"] == "ok", reply["content"]
+        reply, msgs = run(kc, 'tmp, _ := os.MkdirTemp("", "cell-"); tmp')
+        assert reply["content"]["status"] == "ok", reply["content"]
+        cell_tmp = result_of(msgs).strip('"')
+        assert os.path.isdir(cell_tmp), cell_tmp
         reply, _ = run(kc, f'exec.Command("bash", "-c", "setsid sleep {marks[1]} > /dev/null 2>&1 &").Run()')
         assert reply["content"]["status"] == "ok", reply["content"]
         kc.complete("fmt.Pr", 6)  # gopls is up
@@ -107,12 +116,18 @@ def test_kill_9_leaves_nothing_behind():
         tree = children(pid)
         names = " ".join(cmdline(p) for p in tree)
         assert "runner.bin" in names and "gopls" in names, names
+        session = glob.glob(os.path.join(tempfile.gettempdir(), f"gostudy-session-{pid}-*"))
+        assert len(session) == 1, session
         os.kill(pid, signal.SIGKILL)
         _wait("every process of the session to end",
               lambda: not any(_with_arg(m) for m in marks) and not any(alive(p) for p in tree))
+        _wait("the session directory to go", lambda: not os.path.exists(session[0]), timeout=5)
+        assert not os.path.exists(cell_tmp), cell_tmp
     finally:
         for m in marks:
             for p in _with_arg(m):
                 os.kill(p, signal.SIGKILL)
+        if cell_tmp and os.path.isdir(cell_tmp):
+            shutil.rmtree(cell_tmp)
         kc.stop_channels()
         km.cleanup_resources()

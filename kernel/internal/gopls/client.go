@@ -93,8 +93,9 @@ type document struct {
 // Start launches gopls (goplsPath) for the module in moduleDir and begins the LSP
 // handshake in the background, so it returns at once; requests wait until gopls is
 // ready. Cancelling ctx before gopls is initialized abandons the start (requests then
-// fail); it has no effect later. log may be nil.
-func Start(ctx context.Context, goplsPath, moduleDir string, log *slog.Logger) (*Client, error) {
+// fail); it has no effect later. env is gopls's environment (nil: this process's). log may
+// be nil.
+func Start(ctx context.Context, goplsPath, moduleDir string, env []string, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -130,6 +131,7 @@ func Start(ctx context.Context, goplsPath, moduleDir string, log *slog.Logger) (
 	}
 	c.cmd = exec.Command(path, "serve")
 	c.cmd.Dir = dir
+	c.cmd.Env = env
 	c.cmd.Stderr = &logWriter{log: log}
 	c.cmd.WaitDelay = exitGrace
 	// Our own pipe for stdout: Cmd.StdoutPipe must not be read after Wait starts, and we

@@ -87,7 +87,7 @@ func TestGopls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	logs := &recorder{}
-	c, err := Start(ctx, bin, dir, slog.New(slog.NewTextHandler(logs, nil)))
+	c, err := Start(ctx, bin, dir, nil, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,17 +255,17 @@ func processesInGroup(t *testing.T, pgid int) []int {
 }
 
 func TestStartErrors(t *testing.T) {
-	if _, err := Start(context.Background(), "/nonexistent/gopls", t.TempDir(), nil); err == nil {
+	if _, err := Start(context.Background(), "/nonexistent/gopls", t.TempDir(), nil, nil); err == nil {
 		t.Error("Start with a missing binary succeeded")
 	}
-	if _, err := Start(context.Background(), "gopls", filepath.Join(t.TempDir(), "missing"), nil); err == nil {
+	if _, err := Start(context.Background(), "gopls", filepath.Join(t.TempDir(), "missing"), nil, nil); err == nil {
 		t.Error("Start with a missing module dir succeeded")
 	}
 }
 
 func TestCloseBeforeReady(t *testing.T) {
 	bin := goplsPath(t)
-	c, err := Start(context.Background(), bin, tempModule(t), nil)
+	c, err := Start(context.Background(), bin, tempModule(t), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +17,13 @@ import (
 // guardEnv, set to "1", makes a process started from the kernel's executable run as the
 // guard (see init).
 const guardEnv = "GOSTUDY_REAPER_GUARD"
+
+// The guard reads one request a line: watchVerb and a pid (Watch), or removeVerb and an
+// absolute path (RemoveWhenGone).
+const (
+	watchVerb  = "watch "
+	removeVerb = "remove "
+)
 
 // sweepTime bounds one sweep; processes that SIGKILL cannot end within it are stuck in the
 // kernel and will die when they return.
@@ -89,11 +97,32 @@ func Watch(pid int) {
 	if guard.w == nil {
 		return
 	}
-	if _, err := fmt.Fprintf(guard.w, "%d\n", pid); err != nil {
+	if _, err := fmt.Fprintf(guard.w, "%s%d\n", watchVerb, pid); err != nil {
 		fmt.Fprintf(os.Stderr, "gostudy: the process guard stopped (%v); children of a killed kernel may survive\n", err)
 		guard.w.Close()
 		guard.w = nil
 	}
+}
+
+// RemoveWhenGone tells the guard to remove path (a file or a folder, with everything in it)
+// once the kernel is gone and its processes are dead: the session folder of a killed
+// kernel, which the kernel cannot remove itself. A kernel that ends normally removes it
+// first; the guard's removal then finds nothing. It does nothing when no guard runs.
+func RemoveWhenGone(path string) error {
+	if !filepath.IsAbs(path) || strings.ContainsAny(path, "\n\x00") {
+		return fmt.Errorf("reaper: remove %q: need an absolute path on one line", path)
+	}
+	guard.mu.Lock()
+	defer guard.mu.Unlock()
+	if guard.w == nil {
+		return nil
+	}
+	if _, err := fmt.Fprintf(guard.w, "%s%s\n", removeVerb, path); err != nil {
+		guard.w.Close()
+		guard.w = nil
+		return fmt.Errorf("reaper: the process guard stopped: %w", err)
+	}
+	return nil
 }
 
 // Kill kills the process pid, every process in its session or process group, and all
@@ -229,20 +258,38 @@ func targets(procs []proc, match func(proc) bool, parents []int, since uint64) m
 
 // sweep stops every target, looks again until no new one appears (a stopped process cannot
 // fork, so the set is complete), then kills them all, and repeats until none is left.
+//
+// A process it stopped stays a target even when it no longer matches: its parent may die
+// meanwhile (a parent-death signal, or a kill from elsewhere), and then it is re-parented
+// out of the tree, in a session of its own if it made one (gopls's telemetry child does).
+// Left behind, it would stay stopped for ever. When time runs out, what it stopped is
+// killed all the same.
 func sweep(match func(proc) bool, parents []int, since uint64) {
 	deadline := time.Now().Add(sweepTime)
-	stopped := map[int]bool{}
+	stopped := map[int]uint64{} // pid → start time, to tell a reused pid apart
+	isStopped := func(p proc) bool {
+		start, ok := stopped[p.pid]
+		return ok && start == p.start
+	}
+	defer func() {
+		for _, p := range scan() {
+			if isStopped(p) && !p.zombie {
+				_ = syscall.Kill(p.pid, syscall.SIGKILL)
+			}
+		}
+	}()
 	for time.Now().Before(deadline) {
-		ts := targets(scan(), match, parents, since)
+		procs := scan()
+		ts := targets(procs, func(p proc) bool { return match(p) || isStopped(p) }, parents, since)
 		if len(ts) == 0 {
 			return
 		}
 		fresh := false
-		for pid := range ts {
-			if !stopped[pid] {
-				stopped[pid] = true
+		for _, p := range procs {
+			if ts[p.pid] && !isStopped(p) {
+				stopped[p.pid] = p.start
 				fresh = true
-				_ = syscall.Kill(pid, syscall.SIGSTOP)
+				_ = syscall.Kill(p.pid, syscall.SIGSTOP)
 			}
 		}
 		if fresh {
@@ -255,8 +302,9 @@ func sweep(match func(proc) bool, parents []int, since uint64) {
 	}
 }
 
-// runGuard is the guard process: it collects child ids from standard input until end of
-// file, then kills what is left of them.
+// runGuard is the guard process: it collects child ids and paths from standard input until
+// end of file, then kills what is left of those children and, once they are dead (so none
+// writes there again), removes the paths.
 func runGuard() {
 	// Only the end of the pipe ends the guard; a signal meant for the kernel's group or a
 	// terminal must not.
@@ -264,16 +312,23 @@ func runGuard() {
 	since := startTime(os.Getppid())
 	var mu sync.Mutex
 	ids := map[int]bool{}
+	var paths []string
 	eof := make(chan struct{})
 	go func() {
 		defer close(eof)
 		sc := bufio.NewScanner(os.Stdin)
+		sc.Buffer(nil, 1<<20) // room for any path
 		for sc.Scan() {
-			if pid, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil && pid > 0 {
-				mu.Lock()
-				ids[pid] = true
-				mu.Unlock()
+			line := sc.Text()
+			mu.Lock()
+			if p, ok := strings.CutPrefix(line, removeVerb); ok && filepath.IsAbs(p) {
+				paths = append(paths, p)
+			} else if s, ok := strings.CutPrefix(line, watchVerb); ok {
+				if pid, err := strconv.Atoi(s); err == nil && pid > 0 {
+					ids[pid] = true
+				}
 			}
+			mu.Unlock()
 		}
 	}()
 	// Forget ids that no process carries any more, before the pid can be reused by an
@@ -309,6 +364,11 @@ func runGuard() {
 			mu.Lock()
 			defer mu.Unlock()
 			sweep(match, nil, since)
+			for _, p := range paths {
+				if err := os.RemoveAll(p); err != nil {
+					fmt.Fprintf(os.Stderr, "gostudy: the process guard could not remove %s: %v\n", p, err)
+				}
+			}
 			return
 		}
 	}

@@ -2,10 +2,13 @@ package reaper
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,8 +17,12 @@ import (
 )
 
 // fakeKernelEnv makes the test binary play a kernel: start the guard, start a shell
-// pipeline whose members are grandchildren, report, and wait to be killed.
-const fakeKernelEnv = "REAPER_TEST_FAKE_KERNEL"
+// pipeline whose members are grandchildren, have the guard remove fakeSessionEnv's path
+// when it is gone, report, and wait to be killed.
+const (
+	fakeKernelEnv  = "REAPER_TEST_FAKE_KERNEL"
+	fakeSessionEnv = "REAPER_TEST_FAKE_SESSION"
+)
 
 func TestMain(m *testing.M) {
 	if script := os.Getenv(fakeKernelEnv); script != "" {
@@ -25,6 +32,10 @@ func TestMain(m *testing.M) {
 		}
 		if err := Start(exec.Command("bash", "-c", script)); err != nil {
 			fmt.Println("start:", err)
+			os.Exit(1)
+		}
+		if err := RemoveWhenGone(os.Getenv(fakeSessionEnv)); err != nil {
+			fmt.Println("remove:", err)
 			os.Exit(1)
 		}
 		fmt.Println("started")
@@ -93,16 +104,24 @@ func TestKillEndsTheWholeTree(t *testing.T) {
 }
 
 // TestGuardKillsGrandchildrenOfAKilledKernel: SIGKILL a process that started the guard and
-// a pipeline; Pdeathsig ends the shell, and the guard must end both ends of the pipeline.
+// a pipeline; Pdeathsig ends the shell, and the guard must end both ends of the pipeline,
+// then remove the folder the kernel gave it.
 func TestGuardKillsGrandchildrenOfAKilledKernel(t *testing.T) {
 	a, b := marker(), marker()
 	cleanup(t, a, b)
+	session := filepath.Join(t.TempDir(), "session")
+	if err := os.MkdirAll(filepath.Join(session, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(session, "tmp", "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	fake := exec.Command(exe, "-test.run=^$")
-	fake.Env = append(os.Environ(), fakeKernelEnv+"="+fmt.Sprintf("sleep %s | sleep %s", a, b))
+	fake.Env = append(os.Environ(), fakeKernelEnv+"="+fmt.Sprintf("sleep %s | sleep %s", a, b), fakeSessionEnv+"="+session)
 	var out bytes.Buffer
 	fake.Stdout = &out
 	if err := fake.Start(); err != nil {
@@ -117,6 +136,20 @@ func TestGuardKillsGrandchildrenOfAKilledKernel(t *testing.T) {
 		t.Fatalf("fake kernel said %q", out.String())
 	}
 	waitFor(t, "the pipeline to die with the kernel", func() bool { return len(withArg(a))+len(withArg(b)) == 0 })
+	waitFor(t, "the guard to remove the session folder", func() bool {
+		_, err := os.Stat(session)
+		return errors.Is(err, fs.ErrNotExist)
+	})
+}
+
+// TestRemoveWhenGoneWantsOneAbsolutePath: a relative path (whose meaning the guard cannot
+// know) or one spanning lines (which would read as two requests) is refused.
+func TestRemoveWhenGoneWantsOneAbsolutePath(t *testing.T) {
+	for _, p := range []string{"relative/dir", "/tmp/a\nwatch 1"} {
+		if err := RemoveWhenGone(p); err == nil {
+			t.Errorf("RemoveWhenGone(%q) = nil, want an error", p)
+		}
+	}
 }
 
 // TestKillSparesOlderProcesses: a process started before this one is never a target, even
@@ -132,5 +165,39 @@ func TestKillSparesOlderProcesses(t *testing.T) {
 	}
 	if ts[self] {
 		t.Errorf("a sweep would kill its own process")
+	}
+}
+
+// TestSweepNeverLeavesAProcessStopped: a process the sweep stopped that then stops matching
+// (its parent died of a parent-death signal and it was re-parented out of the tree, in a
+// session of its own, as gopls's telemetry child is) is killed all the same, not left
+// stopped for ever.
+func TestSweepNeverLeavesAProcessStopped(t *testing.T) {
+	m := marker()
+	cleanup(t, m)
+	cmd := exec.Command("sleep", m)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	seen := 0
+	// It matches on the first look only: as if it left the tree once stopped.
+	sweep(func(p proc) bool {
+		if p.pid != cmd.Process.Pid {
+			return false
+		}
+		seen++
+		return seen == 1
+	}, nil, startTime(os.Getpid()))
+	select {
+	case err := <-exited:
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Errorf("sleep ended with %v, want killed by SIGKILL", err)
+		}
+	case <-time.After(10 * time.Second):
+		p, _ := readProc(cmd.Process.Pid)
+		t.Fatalf("the process the sweep stopped is still there 10 s later (%+v)", p)
 	}
 }

@@ -181,22 +181,26 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 }
 
 func (k *Kernel) kernelInfo() map[string]any {
-	goVersion := strings.TrimPrefix(runtime.Version(), "go")
 	return map[string]any{
 		"status":                 "ok",
 		"protocol_version":       "5.3",
 		"implementation":         "gostudy",
 		"implementation_version": Version,
+		// JupyterLab copies language_info into every notebook it opens with this kernel and
+		// marks the notebook modified when it differs from the saved one, so it holds only
+		// what is the same on every machine: the Go language version cells are type-checked
+		// against (the compiler's go1.26), not this toolchain's release. The notebooks in
+		// notebooks/ are committed with exactly this (kernel/kernelinfo_test.go checks).
 		"language_info": map[string]any{
 			"name":               "go",
-			"version":            goVersion,
+			"version":            "1.26",
 			"mimetype":           "text/x-go",
 			"file_extension":     ".go",
 			"pygments_lexer":     "go",
 			"codemirror_mode":    "go",
 			"nbconvert_exporter": "script",
 		},
-		"banner":   "gostudy " + Version + " — Go cells compiled as plugins into a live runner; values persist across cells. %help lists the magics.",
+		"banner":   "gostudy " + Version + " (" + runtime.Version() + ") — Go cells compiled as plugins into a live runner; values persist across cells. %help lists the magics.",
 		"debugger": false,
 		"help_links": []map[string]string{
 			{"text": "Go documentation", "url": "https://go.dev/doc/"},

@@ -23,7 +23,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebook")
     ap.add_argument("output")
-    ap.add_argument("--budget", choices=("full", "test"), default="full")
+    ap.add_argument("--budget", choices=("test", "quick", "full"), default="full")
     ap.add_argument("--timeout", type=int, default=7200, help="seconds per cell")
     args = ap.parse_args()
 

@@ -8,6 +8,8 @@
 #   plugins/              XLA PJRT plugins (CPU from a pinned PyPI wheel; CUDA when a GPU is present)
 #   kernelspec            "gostudy" in .venv/share/jupyter/kernels (a --user install: .bin/gostudy install --user)
 #   Go build cache        GoMLX and the project's packages pre-compiled in plugin mode (gostudy warm)
+#   notebook hygiene      git filter that keeps notebook outputs out of git (nbstripout, see
+#                         scripts/notebook-filter.sh); notebooks/my/ for your own notebooks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
@@ -42,6 +44,15 @@ fi
 
 say "XLA plugins (plugins/)"
 scripts/install-plugins.sh --python .venv/bin/python
+
+say "Notebook hygiene (outputs stay out of git; your notebooks go in notebooks/my/)"
+mkdir -p notebooks/my
+if [ "$(git rev-parse --git-dir 2>/dev/null)" = "$(git rev-parse --git-common-dir 2>/dev/null)" ]; then
+	scripts/notebook-filter.sh "$ROOT"
+elif git rev-parse --git-dir >/dev/null 2>&1; then
+	# A linked worktree shares its repository's config: configure the filter there, once.
+	echo "setup: in a linked git worktree; run scripts/notebook-filter.sh in the main one" >&2
+fi
 
 say "Kernelspec"
 .bin/gostudy install --data-dir "$ROOT/.venv/share/jupyter"

@@ -32,7 +32,7 @@ scripts/slurm-test.sh
 say "Kernel tests through Jupyter (suite, integration, notebooks)"
 .venv/bin/python -m pytest -q -p no:cacheprovider kernel/tests
 
-say "Browser test: JupyterLab + gostudy in headless Chromium"
+say "Browser test: every notebook in JupyterLab + gostudy in headless Chromium"
 if ! command -v chromium >/dev/null; then
 	# Debian's Chromium: a test tool cannot download its own browser here.
 	sudo_cmd=""
@@ -41,6 +41,8 @@ if ! command -v chromium >/dev/null; then
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q chromium
 fi
 (cd kernel/tests/browser && npm ci --no-audit --no-fund --silent)
-node kernel/tests/browser/welcome.mjs
+# Every notebook at the test budget, in JupyterLab's light and dark themes: figures, progress
+# bars, tables, messages and notebook hygiene (see the file's header).
+node kernel/tests/browser/notebooks.mjs
 
 say "All tests passed in $(( $(date +%s) - start ))s"

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/ablation"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	// The example experiment; lessons register theirs the same way, by being imported.
@@ -52,7 +53,7 @@ func newAblateFlags() (*flag.FlagSet, *ablateFlags) {
 	fs.IntVar(&f.seeds, "seeds", 1, fmt.Sprintf("seeds per grid point (1 to %d)", ablation.MaxSeeds))
 	fs.Int64Var(&f.firstSeed, "first-seed", 0, "first seed (≥ 0)")
 	fs.StringVar(&f.configFile, "config", "", "base config file (.json, .yaml)")
-	fs.StringVar(&f.dir, "dir", "runs", "runs directory (finished runs there are reused; with -slurm, on a filesystem the nodes share)")
+	fs.StringVar(&f.dir, "dir", lesson.RunsDir(), "runs directory (finished runs there are reused; notebooks use the same, see $"+lesson.EnvRuns+"; with -slurm, on a filesystem the nodes share)")
 	fs.StringVar(&f.out, "out", "", "directory for results.csv, results.md and the SVG plots (default: under -dir)")
 	fs.BoolVar(&f.list, "list", false, "list the registered experiments and exit")
 	fs.BoolVar(&f.quiet, "q", false, "print only the table (with -slurm, when submitting: only the job id)")

@@ -42,13 +42,15 @@ func TestLessonModelsExport(t *testing.T) {
 		lesson string
 		set    map[string]string
 	}{
-		{"dropout", map[string]string{"drop_path": "0.1", "eval_batch": "50"}},
+		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}},
 		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}},
 		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}},
 		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}},
-		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant", "eval_batch": "50"}},
-		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant", "eval_batch": "50"}},
-		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant", "eval_batch": "50"}},
+		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant"}},
+		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant"}},
+		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant"}},
+		{"bottleneck", map[string]string{"arch": "convnext", "blocks": "[1,1,3]", "stem": "resnet", "pad_downsample": "true",
+			"weight_decay": "0.05", "schedule": "constant"}},
 		{"windowattention", map[string]string{"warmup_steps": "1"}},
 	}
 	for i, c := range cases {

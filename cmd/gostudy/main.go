@@ -17,9 +17,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 
+	"github.com/gostudy/gostudy/internal/checkout"
 	"github.com/gostudy/gostudy/kernel"
 	"github.com/gostudy/gostudy/pkg/display"
 )
@@ -73,8 +73,9 @@ func usage() {
 	}
 }
 
-// repoDir finds the gostudy checkout: the flag, else the directory above the executable
-// (the set-up builds it into <repo>/.bin), else the working directory or one above it.
+// repoDir finds the gostudy checkout: the flag, else the checkout above the executable (the
+// set-up builds it into <repo>/.bin, and the kernel must use the sources it was built from),
+// else the one holding the working directory (checkout.Starts).
 func repoDir(flagValue string) (string, error) {
 	if flagValue != "" {
 		return filepath.Abs(flagValue)
@@ -85,21 +86,11 @@ func repoDir(flagValue string) (string, error) {
 			starts = append(starts, filepath.Dir(exe))
 		}
 	}
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
+	dir, err := checkout.Find(append(starts, checkout.Starts()...)...)
+	if err != nil {
+		return "", fmt.Errorf("%w; pass --repo", err)
 	}
-	for _, dir := range starts {
-		for d := dir; ; d = filepath.Dir(d) {
-			data, err := os.ReadFile(filepath.Join(d, "go.mod"))
-			if err == nil && strings.Contains(string(data), "module "+kernel.ModulePath+"\n") {
-				return d, nil
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return "", fmt.Errorf("cannot find the gostudy checkout (a go.mod for %s) above %v; pass --repo", kernel.ModulePath, starts)
+	return dir, nil
 }
 
 func runKernel(args []string) error {

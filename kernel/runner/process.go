@@ -157,6 +157,9 @@ func (r *proc) run(c Command) {
 
 	cellrt.BeginCell(c.Cell, ctx, func(values []any) { r.result(values) })
 	cellErr := r.call(c)
+	// A progress bar the cell left running shows how the cell ended, before "done" closes
+	// the cell's output.
+	display.CellFinished(ctx.Err() != nil, cellErr != nil)
 	published := cellrt.EndCell()
 	if cellErr == nil && ctx.Err() != nil {
 		cellErr = &CellError{Name: "Interrupted", Value: "the cell stopped after an interrupt; variables it declared before stopping are kept"}

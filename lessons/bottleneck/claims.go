@@ -57,9 +57,9 @@ func CostOf(net Net) (nn.Cost, error) {
 
 // Variable is one parameter tensor of a block, named like timm's state_dict.
 type Variable struct {
-	Name   string
-	Shape  []int
-	Params int
+	Name   string `display:"variable"`
+	Shape  []int  `display:"shape"`
+	Params int    `display:"parameters"`
 }
 
 // Variables lists the model variables (parameters and BatchNorm buffers) fn creates on an
@@ -281,6 +281,27 @@ func BlockDiagonalKernel(w *Node, groups int) *Node {
 	return Concatenate(rows, 0)
 }
 
+// Connectivity is the [channels, channels] matrix of a 1×1 or k×k convolution with `groups`
+// groups: entry (o, i) is 1 when output channel o reads input channel i. groups = 1 is an
+// ordinary convolution (all ones), groups = channels a depthwise one (the identity): grouped
+// convolutions sit between the two, as the notes say.
+func Connectivity(channels, groups int) ([][]float64, error) {
+	if groups <= 0 || channels%groups != 0 {
+		return nil, fmt.Errorf("%d channels do not split into %d groups", channels, groups)
+	}
+	per := channels / groups
+	m := make([][]float64, channels)
+	for o := range m {
+		m[o] = make([]float64, channels)
+		for i := range m[o] {
+			if o/per == i/per {
+				m[o][i] = 1
+			}
+		}
+	}
+	return m, nil
+}
+
 // --- Claim 3: ConvNeXt's stem is a patchify linear map; its block is depthwise + inverted ---
 
 // Patchify is the proof that ConvNeXt's stem conv (kernel = stride = p) is "cut into p×p
@@ -428,11 +449,14 @@ func swinDims(c nn.SwinConfig) []int {
 
 // CostRow is one network of the comparison table before training.
 type CostRow struct {
-	Label string
-	Net   Net
-	Cost  nn.Cost
+	Label string `display:"network"`
+	// Params and MFLOPs are per 28×28 image (FLOPs = 2 × multiply-accumulates).
+	Params int64   `display:"parameters"`
+	MFLOPs float64 `display:"FLOPs;unit=M;format=%.2f"`
 	// GroupWidths are the per-stage path widths d of a ResNeXt (nil otherwise).
-	GroupWidths []int
+	GroupWidths []int   `display:"path width d per stage"`
+	Net         Net     `display:"-"`
+	Cost        nn.Cost `display:"-"`
 }
 
 // Costs measures every network of the comparison table.
@@ -443,7 +467,7 @@ func Costs(nets []Net) ([]CostRow, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", n.Label(), err)
 		}
-		row := CostRow{Label: n.Label(), Net: n, Cost: c}
+		row := CostRow{Label: n.Label(), Net: n, Cost: c, Params: c.Params, MFLOPs: float64(c.FLOPs) / 1e6}
 		if n.Arch == ArchResNeXt || n.Arch == ArchBottleneck {
 			for s := range n.Planes {
 				row.GroupWidths = append(row.GroupWidths, n.StageGroupWidth(s))

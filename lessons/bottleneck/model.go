@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/pkg/nn"
@@ -56,7 +57,18 @@ type Net struct {
 	// LayerScale is the initial value of ConvNeXt's per-channel residual scale γ (0: 1e-6,
 	// the paper's, which makes a deep network start as the identity).
 	LayerScale float64 `json:"layer_scale" help:"convnext: initial residual scale gamma (0: the paper's 1e-6)"`
+	// Stem is ConvNeXt's stem: "" for its own (a 2×2 patchify conv + LayerNorm) or
+	// StemResNet for the ResNets' (3×3 stride-2 conv + BatchNorm + ReLU), to compare the two
+	// families with the stem held equal.
+	Stem string `json:"stem" help:"convnext stem: \"\" (2x2 patchify + LayerNorm) or resnet (3x3 stride-2 conv + BN + ReLU)"`
+	// PadDownsample pads an odd map by one row and column of zeros before ConvNeXt's 2×2
+	// stride-2 downsampling, so the last stage runs on 4×4 instead of 3×3 and no row of the
+	// 7×7 map is dropped (the ResNets' padded stride-2 3×3 convs see the whole map).
+	PadDownsample bool `json:"pad_downsample" help:"convnext: pad odd maps before downsampling (7x7 -> 4x4, not 3x3)"`
 }
+
+// StemResNet is the ResNets' stem given to a ConvNeXt (Net.Stem).
+const StemResNet = "resnet"
 
 // Validate reports a Net that cannot be built.
 func (n Net) Validate() error {
@@ -73,6 +85,12 @@ func (n Net) Validate() error {
 	}
 	if n.Arch != ArchConvNeXt && n.StemWidth <= 0 {
 		return fmt.Errorf("stem_width %d must be positive", n.StemWidth)
+	}
+	if n.Stem != "" && n.Stem != StemResNet {
+		return fmt.Errorf("stem %q: want \"\" (the arch's own) or %q", n.Stem, StemResNet)
+	}
+	if n.Arch != ArchConvNeXt && (n.Stem != "" || n.PadDownsample || n.LayerScale != 0 || n.Kernel != 0) {
+		return fmt.Errorf("stem, pad_downsample, layer_scale and kernel are convnext knobs, not %s's", n.Arch)
 	}
 	if n.Arch == ArchResNeXt {
 		if n.Cardinality < 1 {
@@ -201,23 +219,49 @@ func (n Net) resNetConfig() nn.ResNetConfig {
 	return cfg
 }
 
-// convNeXtFeatures is nn.ConvNeXt up to the head, keeping the stem's and each stage's output.
+// convNeXtFeatures is nn.ConvNeXt up to the head, keeping the stem's and each stage's output,
+// with the lesson's two controls: the ResNets' stem and padded downsampling.
 func (n Net) convNeXtFeatures(scope *model.Scope, x *Node) []*Node {
 	cfg := n.convNeXtConfig()
 	ls := n.LayerScale
 	if ls == 0 {
 		ls = 1e-6
 	}
-	x = nn.ConvNeXtStem(scope.In("stem"), x, cfg.Dims[0], cfg.PatchSize)
+	if n.Stem == StemResNet {
+		stem := scope.In("stem")
+		x = nn.Conv2d(stem.In("0"), x, nn.Conv2dConfig{Out: cfg.Dims[0], Kernel: 3, Stride: 2, Padding: 1})
+		x = nn.ReLU(nn.BatchNorm2d(stem.In("1"), x, nn.BatchNormConfig{}))
+	} else {
+		x = nn.ConvNeXtStem(scope.In("stem"), x, cfg.Dims[0], cfg.PatchSize)
+	}
 	feats := []*Node{x}
 	stages := scope.In("stages")
 	for i, depth := range cfg.Depths {
+		if n.PadDownsample && cfg.Strides[i] == 2 {
+			x = padToEven(x)
+		}
 		x = nn.ConvNeXtStage(stages.In("%d", i), x, nn.ConvNeXtStageConfig{
 			Out: cfg.Dims[i], Depth: depth, Stride: cfg.Strides[i], Kernel: cfg.Kernel, LayerScale: ls,
 		})
 		feats = append(feats, x)
 	}
 	return feats
+}
+
+// padToEven pads a [B, H, W, C] map with a zero row at the bottom and a zero column on the
+// right where H or W is odd, so a 2×2 stride-2 conv covers every row and column. It
+// concatenates zeros rather than calling Pad, which has no gradient in GoMLX v0.28.2.
+func padToEven(x *Node) *Node {
+	for _, axis := range []int{1, 2} {
+		d := x.Shape().Dimensions
+		if d[axis]%2 == 0 {
+			continue
+		}
+		zd := slices.Clone(d)
+		zd[axis] = 1
+		x = Concatenate([]*Node{x, Zeros(x.Graph(), shapes.Make(x.DType(), zd...))}, axis)
+	}
+	return x
 }
 
 // Logits is the classifier: features, global average pool, (ConvNeXt: head LayerNorm), fc.

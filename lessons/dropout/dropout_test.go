@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/lessons/lesson"
+	"github.com/gostudy/gostudy/pkg/ablation"
 	"github.com/gostudy/gostudy/pkg/backend"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/nn"
@@ -42,32 +43,46 @@ func activations() (*tensors.Tensor, []float32) {
 }
 
 func TestForBudgetShrinksOnlyNumbers(t *testing.T) {
-	full, test := ForBudget(lesson.Full), ForBudget(lesson.Test)
-	for _, c := range []Config{full, test} {
+	var cfgs []Config
+	for _, b := range lesson.Budgets {
+		c := ForBudget(b)
 		if err := c.Validate(); err != nil {
-			t.Fatalf("%s budget invalid: %v", c.Budget, err)
+			t.Fatalf("%s budget invalid: %v", b, err)
+		}
+		cfgs = append(cfgs, c)
+	}
+	test, quick, full := cfgs[0], cfgs[1], cfgs[2]
+	for _, c := range []Config{test, quick} {
+		// The same model and knobs: only sizes, draws, points and seeds change.
+		if c.Run.Width != full.Run.Width || len(c.Run.Depths) != len(full.Run.Depths) || c.Run.Dropout != full.Run.Dropout ||
+			c.Run.Hidden != full.Run.Hidden || c.Run.LearningRate != full.Run.LearningRate || c.Run.Scaling != full.Run.Scaling ||
+			c.HistP != full.HistP || c.DropPath != full.DropPath || c.PaperDrops != full.PaperDrops || len(c.Ps) != len(full.Ps) {
+			t.Errorf("%s budget changes more than numbers:\n%+v\nfull %+v", c.Budget, c, full)
 		}
 	}
-	// The same model and knobs: only sizes, draws, points and seeds change.
-	if full.Net.Width != test.Net.Width || len(full.Net.Depths) != len(test.Net.Depths) ||
-		full.Net.Dropout != test.Net.Dropout || full.Net.Hidden != test.Net.Hidden ||
-		full.Net.LearningRate != test.Net.LearningRate || full.HistP != test.HistP ||
-		full.CompareDropPath != test.CompareDropPath || len(full.Ps) != len(test.Ps) {
-		t.Errorf("test budget changes more than numbers:\nfull %+v\ntest %+v", full, test)
-	}
-	if test.Net.TrainSize > full.Net.TrainSize || test.Draws > full.Draws || test.Net.Epochs > full.Net.Epochs ||
-		test.SweepSeeds > full.SweepSeeds || len(test.SweepPs) > len(full.SweepPs) || test.MCDraws > full.MCDraws {
-		t.Errorf("test budget is not smaller: %+v", test)
+	for i, small := range cfgs[:2] {
+		big := cfgs[i+1]
+		if small.Run.TrainSize > big.Run.TrainSize || small.Draws > big.Draws || small.Run.Epochs > big.Run.Epochs ||
+			small.Seeds > big.Seeds || len(small.SweepPs) > len(big.SweepPs) || small.MCDraws > big.MCDraws {
+			t.Errorf("%s budget is not smaller than %s: %+v", small.Budget, big.Budget, small)
+		}
 	}
 	bad := full
 	bad.SweepPs = []float64{0.1, 0.5}
 	if bad.Validate() == nil {
 		t.Errorf("a sweep without p = 0 was accepted")
 	}
-	net := DefaultNet()
-	net.Dropout = 1
-	if net.Validate() == nil {
-		t.Errorf("dropout 1 accepted")
+	for _, mutate := range []func(*RunConfig){
+		func(c *RunConfig) { c.Dropout = 1 },
+		func(c *RunConfig) { c.InputDropout = -0.1 },
+		func(c *RunConfig) { c.Scaling = "rescaled" },
+		func(c *RunConfig) { c.ValSize = 300 },
+	} {
+		c := full.Run
+		mutate(&c)
+		if c.Validate() == nil {
+			t.Errorf("invalid run config accepted: %+v", c)
+		}
 	}
 }
 
@@ -133,6 +148,9 @@ func TestScaling(t *testing.T) {
 	}
 }
 
+// TestTrainEval: inverted and original dropout agree with evaluation in expectation (E[train]/eval
+// = 1), dropping with no correction does not (1−p); evaluation is the identity except for the
+// original convention, which multiplies by the keep probability.
 func TestTrainEval(t *testing.T) {
 	t.Parallel()
 	b := xlaBackend(t)
@@ -141,6 +159,9 @@ func TestTrainEval(t *testing.T) {
 	rows, err := MeasureTrainEval(b, x, p, draws, 3)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(rows) != 6 {
+		t.Fatalf("%d rows, want Dropout and DropPath × 3 conventions", len(rows))
 	}
 	// DropPath draws one mask per sample: 4 samples × draws; the sample sums differ, so allow
 	// 5σ of a mean of 4·draws Bernoulli(1−p)/(1−p) weighted by the sample sums.
@@ -156,24 +177,32 @@ func TestTrainEval(t *testing.T) {
 		ss += s * s
 	}
 	pathSpread := math.Sqrt(ss) / total / math.Sqrt(draws)
-	want := map[string]struct{ ratio, tol float64 }{
-		"nn.Dropout":           {1, 0.02},
-		"nn.DropoutNoRescale":  {0.5, 0.01},
-		"nn.DropPath":          {1, 5 * pathSpread},
-		"nn.DropPathNoRescale": {0.5, 5 * 0.5 * pathSpread},
-	}
 	for _, r := range rows {
-		if r.EvalMaxAbsDiff != 0 {
-			t.Errorf("%s: evaluation mode is not the identity: max diff %g", r.Op, r.EvalMaxAbsDiff)
+		wantEval, wantRatio := 1.0, 1.0
+		switch r.Scaling {
+		case Original:
+			wantEval = 1 - p
+		case None:
+			wantRatio = 1 - p
 		}
-		w := want[r.Op]
-		if math.Abs(r.TrainOverEval-w.ratio) > w.tol {
-			t.Errorf("%s: E[train]/eval = %.4f, want %.2f ± %.4f", r.Op, r.TrainOverEval, w.ratio, w.tol)
+		if math.Abs(r.EvalScale-wantEval) > 1e-6 || r.EvalExactErr > 1e-6 {
+			t.Errorf("%s %s: evaluation scales by %.6f (off by up to %g), want %.2f exactly", r.Op, r.Scaling, r.EvalScale, r.EvalExactErr, wantEval)
+		}
+		tol := 0.02
+		if r.Op == "DropPath" {
+			tol = 5 * pathSpread
+		}
+		if math.Abs(r.TrainOverEval-wantRatio) > tol {
+			t.Errorf("%s %s: E[train]/eval = %.4f, want %.2f ± %.4f", r.Op, r.Scaling, r.TrainOverEval, wantRatio, tol)
 		}
 	}
+	// Inverted dropout changes every positive unit (zeroed or scaled up); without the factor
+	// only the dropped ones change.
 	if rows[0].TrainChangedFrac != 1 || math.Abs(rows[1].TrainChangedFrac-p) > 0.1 {
-		t.Errorf("changed fractions: Dropout %.3f (every unit is zeroed or scaled), naive %.3f (only zeroed)",
-			rows[0].TrainChangedFrac, rows[1].TrainChangedFrac)
+		t.Errorf("changed fractions: inverted %.3f, original %.3f", rows[0].TrainChangedFrac, rows[1].TrainChangedFrac)
+	}
+	if _, err := MeasureTrainEval(b, x, 1, draws, 3); err == nil {
+		t.Error("p = 1 accepted")
 	}
 }
 
@@ -212,8 +241,15 @@ func TestDropKinds(t *testing.T) {
 
 func TestJudge(t *testing.T) {
 	st := func(v float64) experiment.Stat { return experiment.NewStat([]float64{v}) }
-	rows := []SweepRow{{P: 0, TestAcc: st(0.980)}, {P: 0.25, TestAcc: st(0.982)}, {P: 0.5, TestAcc: st(0.978)},
-		{P: 0.75, TestAcc: st(0.960)}}
+	table := &ablation.Table{Axes: []ablation.Axis{{Key: "dropout", Values: []string{"0", "0.25", "0.5", "0.75"}}}}
+	for i, acc := range []float64{0.980, 0.982, 0.978, 0.960} {
+		table.Rows = append(table.Rows, ablation.Row{Values: []string{table.Axes[0].Values[i]},
+			Summary: &experiment.Summary{Final: map[string]experiment.Stat{"acc": st(acc)}}})
+	}
+	rows, err := SweepRows(table)
+	if err != nil || len(rows) != 4 || rows[1].P != 0.25 {
+		t.Fatalf("sweep rows %+v, %v", rows, err)
+	}
 	v, err := Judge(rows, 0.5)
 	if err != nil {
 		t.Fatal(err)
@@ -225,13 +261,17 @@ func TestJudge(t *testing.T) {
 	if _, err := Judge(rows[1:], 0.5); err == nil {
 		t.Errorf("a sweep without p = 0 was judged")
 	}
+	table.Axes[0].Key = "width"
+	if _, err := SweepRows(table); err == nil {
+		t.Errorf("a sweep over another key was read as a p-sweep")
+	}
 }
 
 // TestModelNamesAndRegistration: the experiment is registered for `gostudy ablate/export`, and
 // the network's variables carry timm-style state_dict names.
 func TestModelNamesAndRegistration(t *testing.T) {
 	t.Parallel()
-	r, err := experiment.Lookup(ExperimentName)
+	r, err := experiment.Lookup(Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +279,7 @@ func TestModelNamesAndRegistration(t *testing.T) {
 	if err := experiment.Set(cfgPtr, "dropout", "0.25"); err != nil {
 		t.Fatal(err)
 	}
-	if cfgPtr.(*NetConfig).Dropout != 0.25 {
+	if cfgPtr.(*RunConfig).Dropout != 0.25 {
 		t.Errorf("ablation key dropout does not set the field")
 	}
 	if _, err := r.InferenceModel(cfgPtr); err != nil {
@@ -250,7 +290,7 @@ func TestModelNamesAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cost, err := nn.Measure(goB, Classifier(DefaultNet()), shapes.Make(dtypes.Float32, 1, 28, 28, 1))
+	cost, err := nn.Measure(goB, Classifier(ForBudget(lesson.Full).Run), shapes.Make(dtypes.Float32, 1, 28, 28, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +300,7 @@ func TestModelNamesAndRegistration(t *testing.T) {
 		t.Errorf("unexpected size: %s", cost)
 	}
 	store := model.NewStore()
-	if _, err := nn.Build(goB, store, Classifier(DefaultNet()), shapes.Make(dtypes.Float32, 2, 28, 28, 1)); err != nil {
+	if _, err := nn.Build(goB, store, Classifier(ForBudget(lesson.Full).Run), shapes.Make(dtypes.Float32, 2, 28, 28, 1)); err != nil {
 		t.Fatal(err)
 	}
 	var keys []string
@@ -277,81 +317,93 @@ func TestModelNamesAndRegistration(t *testing.T) {
 }
 
 // TestNetwork trains a tiny configuration briefly, then checks the drops inside the trained
-// network with all three kinds switched on (drops have no variables, so the same weights serve
-// any drop setting): every site keeps the expected activation with the factor and loses 1−p of
-// it without, and the stage maps differ from evaluation mode only where drops act.
+// network with all the kinds switched on (drops have no variables, so the same weights serve
+// any drop setting) in each convention: with inverted and original dropout the expected
+// training-mode activation matches evaluation mode at every site, with none it is 1−p of it;
+// and the stage maps differ from evaluation mode only where drops act.
 func TestNetwork(t *testing.T) {
 	t.Parallel() // its XLA compilations overlap the other tests' work
 	b := xlaBackend(t)
-	cfg := DefaultNet()
-	cfg.TrainSize, cfg.ValSize, cfg.TestSize, cfg.EvalBatch, cfg.Epochs = 1024, 256, 256, 256, 1
-	dir := t.TempDir()
+	cfg := ForBudget(lesson.Test).Run
+	cfg.TrainSize, cfg.ValSize, cfg.TestSize, cfg.Epochs = 1024, 250, 250, 1
 	t0 := time.Now()
-	defer func() { t.Logf("total %v", time.Since(t0)) }()
-	rec, err := Exp.Run(context.Background(), cfg, experiment.Options{Dir: dir, Seed: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// 16 steps on 1024 images: far from converged, far above chance (0.1).
-	if acc := rec.Final["acc"]; acc < 0.4 {
-		t.Errorf("test accuracy after 16 steps %.3f", acc)
-	}
-	t.Logf("16 steps: test acc %.4f (%v)", rec.Final["acc"], time.Since(t0))
-	tr, err := LoadTrained(dir, cfg, 5)
+	tr, err := lesson.Train(context.Background(), Experiment, cfg, 5, lesson.Options{Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tr.Close()
-	tr.Config.BranchDropout, tr.Config.DropPath = 0.2, 0.3
-	_, _, testSet, err := Splits(cfg)
+	// 16 steps on 1024 images: far from converged, far above chance (0.1).
+	if acc := tr.Accuracy(); acc < 0.4 {
+		t.Errorf("test accuracy after 16 steps %.3f", acc)
+	}
+	t.Logf("16 steps: test acc %.4f (%v)", tr.Accuracy(), time.Since(t0))
+	_, _, testSet, err := cfg.Splits()
 	if err != nil {
 		t.Fatal(err)
 	}
-	images, labels, err := Images(testSet, 0, 256)
+	images, labels, err := lesson.Digits(testSet, 0, 250)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const draws = 8
-	in, err := MeasureInNetwork(b, tr, images, labels, draws, 9)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("in network done (%v)", time.Since(t0))
-	// Sites: 4 branch dropouts, 3 drop paths (the first block's rate is 0), the head.
-	if len(in.Rescaled.Sites) != 8 {
-		t.Fatalf("%d drop sites: %+v", len(in.Rescaled.Sites), in.Rescaled.Sites)
-	}
-	if math.Abs(in.EvalAcc-rec.Final["acc"]) > 1.5/256 {
-		t.Errorf("evaluation accuracy %.4f differs from the run's test accuracy %.4f on the same images", in.EvalAcc, rec.Final["acc"])
-	}
-	for i, s := range in.Rescaled.Sites {
-		// Element-wise sites average ~10⁵ units per draw; a drop path only 256 samples.
-		tol := 0.03
-		if s.Kind == "drop_path" {
-			tol = 6 * math.Sqrt(s.P/(1-s.P)/float64(256*draws))
+	all := cfg
+	all.InputDropout, all.BranchDropout, all.DropPath = 0.1, 0.2, 0.3
+	for _, scaling := range Scalings {
+		all.Scaling = scaling
+		in, err := MeasureInNetwork(b, tr.Store, all, images, labels, draws, 9)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if math.Abs(s.OpRatio-1) > tol {
-			t.Errorf("%s: E[after]/E[before] = %.4f, want 1 ± %.3f", s.Site, s.OpRatio, tol)
+		// Sites: the input, 4 branch dropouts, 3 drop paths (the first block's rate is 0), the head.
+		if len(in.Sites) != 9 || in.Sites[0].Site != "input.drop" {
+			t.Fatalf("%s: %d drop sites: %+v", scaling, len(in.Sites), in.Sites)
 		}
-		n := in.Naive.Sites[i]
-		if math.Abs(n.OpRatio-(1-s.P)) > tol*(1-s.P) {
-			t.Errorf("%s without the factor: %.4f, want %.2f", s.Site, n.OpRatio, 1-s.P)
+		if scaling == Inverted && math.Abs(in.EvalAcc-tr.Accuracy()) > 1.5/250 {
+			t.Errorf("evaluation accuracy %.4f differs from the run's test accuracy %.4f on the same images", in.EvalAcc, tr.Accuracy())
+		}
+		for _, s := range in.Sites {
+			// Element-wise sites average ~10⁴–10⁵ units per draw; a drop path only 250 samples.
+			tol := 0.03
+			if s.Kind == "drop_path" {
+				tol = 6 * math.Sqrt(s.P/(1-s.P)/float64(250*draws))
+			}
+			want := 1.0
+			if scaling != Inverted {
+				want = 1 - s.P
+			}
+			if math.Abs(s.OpRatio-want) > tol {
+				t.Errorf("%s %s: E[after]/E[before] = %.4f, want %.2f ± %.3f", scaling, s.Site, s.OpRatio, want, tol)
+			}
+		}
+		// At the input the two modes see the same tensor: the match with evaluation is exact up
+		// to sampling — 1 for inverted and original, 1−p for none.
+		first := in.Sites[0]
+		want := 1.0
+		if scaling == None {
+			want = 1 - first.P
+		}
+		if math.Abs(first.VsEval-want) > 0.01 {
+			t.Errorf("%s: at the input E[train]/eval = %.4f, want %.2f", scaling, first.VsEval, want)
+		}
+		if scaling == Inverted && (in.Agreement < 0.5 || in.MCAcc < 0.3) {
+			t.Errorf("MC dropout: agreement %.3f, accuracy %.3f", in.Agreement, in.MCAcc)
 		}
 	}
-	if first := in.Rescaled.Sites[0]; math.Abs(first.VsEval-first.OpRatio) > 1e-6 {
-		t.Errorf("at the first site the input is the same in both modes: VsEval %.5f vs OpRatio %.5f", first.VsEval, first.OpRatio)
-	}
-	if in.Rescaled.Agreement < 0.5 || in.Rescaled.MCAcc < 0.3 {
-		t.Errorf("MC dropout: agreement %.3f, accuracy %.3f", in.Rescaled.Agreement, in.Rescaled.MCAcc)
-	}
-	st, err := StageMaps(b, tr.Store, tr.Config, images, 2)
+	st, err := StageMaps(b, tr.Store, all, images, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(st.Eval) != 3 || len(st.HiddenDropped) != 2 || st.HiddenEval.Shape().Dimensions[1] != cfg.Hidden {
 		t.Fatalf("stages: %d maps, %d hidden draws, hidden %s", len(st.Eval), len(st.HiddenDropped), st.HiddenEval.Shape())
 	}
-	// The stem has no drop: identical in both modes. Later stages and the hidden layer differ.
+	// Without input dropout the stem has no drop: identical in both modes. Later stages and
+	// the hidden layer differ.
+	noInput := all
+	noInput.InputDropout = 0
+	st, err = StageMaps(b, tr.Store, noInput, images, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if d := maxAbsDiff(st.Eval[0], st.Dropped[0]); d != 0 {
 		t.Errorf("stem differs between modes by %g", d)
 	}

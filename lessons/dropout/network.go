@@ -8,66 +8,11 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gostudy/gostudy/datasets/mnist"
-	"github.com/gostudy/gostudy/pkg/experiment"
+	"github.com/gostudy/gostudy/lessons/lesson"
 )
 
 // This file: dropout on a network — the same op applied to activations inside the lesson's
 // trained residual network.
-
-// Images returns images first, first+1, ... of set as a standardized [n, 28, 28, 1] batch and
-// their labels.
-func Images(set *mnist.Set, first, n int) (*tensors.Tensor, []int32, error) {
-	if first < 0 || n <= 0 || first+n > set.Len() {
-		return nil, nil, fmt.Errorf("images %d..%d of a set of %d", first, first+n, set.Len())
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = first + i
-	}
-	src := &mnist.Source{Set: set}
-	x, y, err := src.Flat(idx, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	return tensors.FromFlatDataAndDimensions(x, n, mnist.Height, mnist.Width, 1), y, nil
-}
-
-// Trained is a finished run of the lesson's experiment, loaded for inspection: its config,
-// record and best checkpoint's variables.
-type Trained struct {
-	Config NetConfig
-	Record *experiment.Record
-	Dir    string
-	Store  *model.Store
-}
-
-// LoadTrained opens the finished run of cfg and seed under the runs root dir and loads its
-// best checkpoint. Close it when done.
-func LoadTrained(dir string, cfg NetConfig, seed int64) (*Trained, error) {
-	id, err := experiment.ConfigID(cfg)
-	if err != nil {
-		return nil, err
-	}
-	runDir := experiment.RunDir(dir, ExperimentName, id, seed)
-	run, err := experiment.OpenRun(runDir)
-	if err != nil {
-		return nil, fmt.Errorf("load trained network: %w", err)
-	}
-	store, err := run.LoadBest()
-	if err != nil {
-		return nil, fmt.Errorf("load trained network: %w", err)
-	}
-	return &Trained{Config: cfg, Record: run.Record, Dir: runDir, Store: store}, nil
-}
-
-// Close releases the variables.
-func (t *Trained) Close() {
-	if t != nil && t.Store != nil {
-		t.Store.Finalize()
-		t.Store = nil
-	}
-}
 
 // Stages is what [StageMaps] computes for a batch of images.
 type Stages struct {
@@ -86,8 +31,11 @@ type Stages struct {
 // StageMaps runs images [B, 28, 28, 1] through the network in evaluation mode and, draws times,
 // with the drop operations in training mode. store may be a fresh, seeded Store (the network
 // at initialization) or a [Trained] one.
-func StageMaps(backend compute.Backend, store *model.Store, cfg NetConfig, images *tensors.Tensor, draws int) (st *Stages, err error) {
-	defer recoverGraph(&err, "stage feature maps")
+func StageMaps(backend compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor, draws int) (*Stages, error) {
+	return lesson.Catch("stage feature maps", func() (*Stages, error) { return stageMaps(backend, store, cfg, images, draws) })
+}
+
+func stageMaps(backend compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor, draws int) (st *Stages, err error) {
 	draws = max(draws, 1)
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
 		_, evalFeats, evalSites := withSites(scope.ResetVisited(), cfg, x, false)
@@ -122,79 +70,77 @@ type SiteRow struct {
 	Site string
 	Kind string
 	P    float64
-	// OpRatio is E[Σ|after|] / E[Σ|before|] at the site: the op's own property (1 with the
-	// factor, 1−p without), now on activations inside the network.
+	// OpRatio is E[Σ|after|] / E[Σ|before|] at the site in training mode: the op's own
+	// property (1 inverted, 1−p for original and none), now on activations inside the network.
 	OpRatio float64
-	// VsEval is E_draws[Σ|after|] / Σ|eval|: the expected training-mode activation at the site
-	// over the deterministic evaluation-mode one. At the first site the input is the same in
-	// both modes, so this is OpRatio; deeper, earlier drops pass through nonlinear layers,
+	// VsEval is E_draws[Σ|after| in training mode] / Σ|after| in evaluation mode: whether the
+	// expected training-mode activation is what evaluation computes (1 for inverted and
+	// original, 1−p for none). At the first site the input is the same in both modes, so this
+	// is exact up to sampling; deeper, earlier drops pass through nonlinear layers,
 	// E[f(x)] ≠ f(E[x]), and the match is only approximate.
 	VsEval float64
-	// MeanAbsEval is the mean |activation| at the site in evaluation mode (for scale).
+	// MeanAbsEval is the mean |activation| after the site in evaluation mode (for scale).
 	MeanAbsEval float64
 }
 
-// MCResult is the trained network run draws times with its drops in training mode, compared
-// with the deterministic evaluation-mode network.
-type MCResult struct {
-	Rescale bool
-	Sites   []SiteRow
-	// DrawAcc is the mean accuracy of single training-mode passes (one mask each); MCAcc the
-	// accuracy of the softmax averaged over all draws (Monte-Carlo dropout). Agreement is the
-	// fraction of images where the MC average and the evaluation network predict the same
-	// digit.
-	DrawAcc, MCAcc, Agreement float64
+// InNetwork is what [MeasureInNetwork] found: the network in evaluation mode against the same
+// network run Draws times with its drops in training mode (BatchNorm in evaluation mode).
+type InNetwork struct {
+	Scaling       string
+	Images, Draws int
+	Sites         []SiteRow
+	// EvalAcc is the evaluation-mode accuracy; DrawAcc the mean accuracy of single
+	// training-mode passes (one mask each, a "thinned" network); MCAcc the accuracy of the
+	// softmax averaged over all draws (Monte-Carlo dropout). Agreement is the fraction of
+	// images where the MC average and the evaluation network predict the same digit.
+	EvalAcc, DrawAcc, MCAcc, Agreement float64
 	// LogitRelGap is mean |E_draws[logits] − eval logits| / mean |eval logits|.
 	LogitRelGap float64
 }
 
-// InNetwork is [MeasureInNetwork]'s result: the evaluation-mode accuracy, and the drops run
-// with the 1/(1−p) factor (as trained) and without it (what forgetting it does).
-type InNetwork struct {
-	Images, Draws   int
-	EvalAcc         float64
-	Rescaled, Naive MCResult
+// MeasureInNetwork runs images through the network of cfg (its drops applied in cfg.Scaling's
+// convention) with the variables of store, once in evaluation mode and draws times with only
+// the drops in training mode, as PyTorch's model.eval() followed by re-enabling the dropout
+// modules, and compares the two per drop site and for the predictions. Giving a trained
+// store another Scaling evaluates the same weights in another convention. One graph holds both
+// networks (they share the variables), so it is compiled once.
+func MeasureInNetwork(backend compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor, labels []int32, draws int,
+	seed int64) (*InNetwork, error) {
+	return lesson.Catch("measure dropout in the network", func() (*InNetwork, error) {
+		return measureInNetwork(backend, store, cfg, images, labels, draws, seed)
+	})
 }
 
-// MeasureInNetwork applies the trained network's drops in training mode (BatchNorm in eval
-// mode) to images draws times and compares with the evaluation-mode network, per drop site
-// and for the predictions; once with the 1/(1−p) factor (what pkg/nn's Dropout does, and
-// what the lesson's network is trained with), once without it on the same weights. One graph holds the three networks (they share the
-// variables), so it is compiled once.
-func MeasureInNetwork(backend compute.Backend, tr *Trained, images *tensors.Tensor, labels []int32, draws int, seed int64) (res *InNetwork, err error) {
-	defer recoverGraph(&err, "measure dropout in the network")
-	if err := tr.Store.SetRNGStateFromSeed(seed); err != nil {
+func measureInNetwork(backend compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor, labels []int32, draws int,
+	seed int64) (*InNetwork, error) {
+	if err := store.SetRNGStateFromSeed(seed); err != nil {
 		return nil, err
 	}
 	b := images.Shape().Dimensions[0]
-	if len(labels) != b {
-		return nil, fmt.Errorf("measure in network: %d labels for %d images", len(labels), b)
+	if len(labels) != b || draws < 1 {
+		return nil, fmt.Errorf("measure in network: %d labels for %d images, %d draws", len(labels), b, draws)
 	}
-	rescaledCfg, naiveCfg := tr.Config, tr.Config
-	rescaledCfg.NoRescale, naiveCfg.NoRescale = false, true
-	// Outputs: per network, the logits and, per site with p > 0, Σ before, Σ after, mean |after|.
+	// Outputs: eval logits, then per site with p > 0 Σ|after| and mean |after| in evaluation
+	// mode; training-mode logits, then per site Σ|before| and Σ|after|.
 	var sites []dropSite
-	exec, err := model.NewExec(backend, tr.Store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		var outs []*graph.Node
+	exec, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
 		sites = sites[:0]
-		for k, net := range []struct {
-			cfg      NetConfig
-			dropOnly bool
-		}{{tr.Config, false}, {rescaledCfg, true}, {naiveCfg, true}} {
-			logits, _, all := withSites(scope.ResetVisited(), net.cfg, x, net.dropOnly)
-			outs = append(outs, logits)
-			for _, s := range all {
-				if s.P == 0 {
-					continue
-				}
-				if k == 0 {
-					sites = append(sites, s)
-				}
-				// Sums of magnitudes: a mask m ≥ 0 scales |x| exactly as it scales x, and a
-				// drop path's branch output is signed (it is added before the ReLU), where plain
-				// sums would cancel and make the ratio noisy.
-				outs = append(outs, graph.ReduceAllSum(graph.Abs(s.Before)), graph.ReduceAllSum(graph.Abs(s.After)),
-					graph.ReduceAllMean(graph.Abs(s.After)))
+		evalLogits, _, evalSites := withSites(scope.ResetVisited(), cfg, x, false)
+		dropLogits, _, dropSites := withSites(scope.ResetVisited(), cfg, x, true)
+		outs := []*graph.Node{evalLogits}
+		for _, s := range evalSites {
+			if s.P > 0 {
+				sites = append(sites, s)
+				outs = append(outs, graph.ReduceAllSum(graph.Abs(s.After)), graph.ReduceAllMean(graph.Abs(s.After)))
+			}
+		}
+		outs = append(outs, dropLogits)
+		for _, s := range dropSites {
+			if s.P > 0 {
+				// Sums of magnitudes: a mask m ≥ 0 scales |x| exactly as it scales x, and a drop
+				// path's branch is signed (it is added before the ReLU), where plain sums would
+				// cancel and make the ratio noisy.
+				outs = append(outs, graph.ReduceAllSum(graph.Abs(s.Before)), graph.ReduceAllSum(graph.Abs(s.After)))
 			}
 		}
 		return outs
@@ -207,25 +153,16 @@ func MeasureInNetwork(backend compute.Backend, tr *Trained, images *tensors.Tens
 		return nil, err
 	}
 	if len(sites) == 0 {
-		return nil, fmt.Errorf("measure in network: the network has no drop with p > 0 (dropout %g, branch %g, drop_path %g)",
-			tr.Config.Dropout, tr.Config.BranchDropout, tr.Config.DropPath)
+		return nil, fmt.Errorf("measure in network: the network has no drop with p > 0 (%+v)", cfg)
 	}
-	per := 1 + 3*len(sites) // outputs per network
+	n := len(sites)
 	scalar := func(t *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](t)) }
-
-	res = &InNetwork{Images: b, Draws: draws}
-	type mcAcc struct {
-		before, after     []float64
-		probSum, logitSum []float64
-		drawCorrect       int
-	}
-	accs := [2]*mcAcc{}
-	for k := range accs {
-		accs[k] = &mcAcc{before: make([]float64, len(sites)), after: make([]float64, len(sites)),
-			probSum: make([]float64, b*10), logitSum: make([]float64, b*10)}
-	}
+	res := &InNetwork{Scaling: cfg.Scaling, Images: b, Draws: draws, Sites: make([]SiteRow, n)}
+	before, after := make([]float64, n), make([]float64, n)
+	evalAfter := make([]float64, n)
+	probSum, logitSum := make([]float64, b*10), make([]float64, b*10)
 	var evalLogits []float32
-	evalAfter := make([]float64, len(sites))
+	drawCorrect := 0
 	for d := range draws {
 		outs, err := exec.Exec(images)
 		if err != nil {
@@ -233,89 +170,64 @@ func MeasureInNetwork(backend compute.Backend, tr *Trained, images *tensors.Tens
 		}
 		if d == 0 {
 			evalLogits = tensors.MustCopyFlatData[float32](outs[0])
-			for i := range sites {
-				evalAfter[i] = scalar(outs[2+3*i])
-			}
-			res.Rescaled.Sites = make([]SiteRow, len(sites))
-			res.Naive.Sites = make([]SiteRow, len(sites))
 			for i, s := range sites {
-				row := SiteRow{Site: s.Name, Kind: s.Kind, P: s.P, MeanAbsEval: scalar(outs[3+3*i])}
-				res.Rescaled.Sites[i], res.Naive.Sites[i] = row, row
+				evalAfter[i] = scalar(outs[1+2*i])
+				res.Sites[i] = SiteRow{Site: s.Name, Kind: s.Kind, P: s.P, MeanAbsEval: scalar(outs[2+2*i])}
 			}
 		}
-		for k, a := range accs {
-			base := per * (k + 1)
-			logits := tensors.MustCopyFlatData[float32](outs[base])
-			for i := range sites {
-				a.before[i] += scalar(outs[base+1+3*i])
-				a.after[i] += scalar(outs[base+2+3*i])
+		base := 1 + 2*n
+		logits := tensors.MustCopyFlatData[float32](outs[base])
+		for i := range sites {
+			before[i] += scalar(outs[base+1+2*i])
+			after[i] += scalar(outs[base+2+2*i])
+		}
+		for j := range b {
+			row := logits[j*10 : (j+1)*10]
+			if lesson.Argmax(row) == int(labels[j]) {
+				drawCorrect++
 			}
-			for j := range b {
-				row := logits[j*10 : (j+1)*10]
-				if argmax(row) == int(labels[j]) {
-					a.drawCorrect++
-				}
-				for c, p := range softmax(row) {
-					a.probSum[j*10+c] += p
-					a.logitSum[j*10+c] += float64(row[c])
-				}
+			for c, p := range softmax(row) {
+				probSum[j*10+c] += p
+				logitSum[j*10+c] += float64(row[c])
 			}
 		}
 		for _, o := range outs {
 			o.FinalizeAll()
 		}
 	}
-	evalCorrect := 0
+	for i := range sites {
+		res.Sites[i].OpRatio = after[i] / before[i]
+		res.Sites[i].VsEval = after[i] / float64(draws) / evalAfter[i]
+	}
+	evalCorrect, mcCorrect, agree := 0, 0, 0
+	gap, scale := 0.0, 0.0
 	for j := range b {
-		if argmax(evalLogits[j*10:(j+1)*10]) == int(labels[j]) {
+		e := lesson.Argmax(evalLogits[j*10 : (j+1)*10])
+		m := lesson.Argmax(probSum[j*10 : (j+1)*10])
+		if e == int(labels[j]) {
 			evalCorrect++
+		}
+		if m == int(labels[j]) {
+			mcCorrect++
+		}
+		if e == m {
+			agree++
+		}
+		for c := range 10 {
+			gap += math.Abs(logitSum[j*10+c]/float64(draws) - float64(evalLogits[j*10+c]))
+			scale += math.Abs(float64(evalLogits[j*10+c]))
 		}
 	}
 	res.EvalAcc = float64(evalCorrect) / float64(b)
-	for k, out := range []*MCResult{&res.Rescaled, &res.Naive} {
-		a := accs[k]
-		out.Rescale = k == 0
-		for i := range sites {
-			out.Sites[i].OpRatio = a.after[i] / a.before[i]
-			out.Sites[i].VsEval = a.after[i] / float64(draws) / evalAfter[i]
-		}
-		mcCorrect, agree := 0, 0
-		gap, scale := 0.0, 0.0
-		for j := range b {
-			e := argmax(evalLogits[j*10 : (j+1)*10])
-			m := argmax(a.probSum[j*10 : (j+1)*10])
-			if m == int(labels[j]) {
-				mcCorrect++
-			}
-			if e == m {
-				agree++
-			}
-			for c := range 10 {
-				gap += math.Abs(a.logitSum[j*10+c]/float64(draws) - float64(evalLogits[j*10+c]))
-				scale += math.Abs(float64(evalLogits[j*10+c]))
-			}
-		}
-		out.MCAcc = float64(mcCorrect) / float64(b)
-		out.DrawAcc = float64(a.drawCorrect) / float64(b*draws)
-		out.Agreement = float64(agree) / float64(b)
-		out.LogitRelGap = gap / scale
-	}
+	res.MCAcc = float64(mcCorrect) / float64(b)
+	res.DrawAcc = float64(drawCorrect) / float64(b*draws)
+	res.Agreement = float64(agree) / float64(b)
+	res.LogitRelGap = gap / scale
 	return res, nil
 }
 
-// argmax is the index of v's first largest element.
-func argmax[T float32 | float64](v []T) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 func softmax(v []float32) []float64 {
-	m := float64(v[argmax(v)])
+	m := float64(v[lesson.Argmax(v)])
 	out := make([]float64, len(v))
 	s := 0.0
 	for i, x := range v {

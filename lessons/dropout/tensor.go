@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/nn"
 )
 
@@ -19,26 +20,29 @@ import (
 // independent draws (fresh masks), with the 1/(1−p) factor (nn.Dropout) and without it
 // (nn.DropoutNoRescale).
 type ScalingRow struct {
-	P     float64
-	Draws int
+	P     float64 `display:"p"`
+	Draws int     `display:"draws"`
 	// Units is the number of elements of x that are positive, the ones whose ratio y/x is
 	// defined (x comes after a ReLU, so the others are 0 and stay 0).
-	Units int
+	Units int `display:"positive units"`
 	// Ratio is Σ_draws Σ_i y_i / (Draws · Σ_i x_i): the mean output over the mean input, with
 	// the factor; the claim is 1. RatioNaive is the same without the factor; the claim is 1−p.
-	Ratio, RatioNaive float64
+	Ratio      float64 `display:"E[y]/x with 1/(1−p);format=%.4f"`
+	RatioNaive float64 `display:"E[y]/x without;format=%.4f"`
 	// UnitRatioMean is the mean, over units, of each unit's own ratio (its output averaged over
 	// the draws, divided by its input): the notes' point that E[y] = a holds for every single
 	// unit a, not just for the tensor's total. UnitRatioStd is the spread of those per-unit
 	// ratios and UnitRatioStdExpected the binomial prediction √(p/((1−p)·Draws)): the per-unit
 	// average converges to a like any mean of draws, with that error.
-	UnitRatioMean, UnitRatioStd, UnitRatioStdExpected float64
-	UnitRatioMeanNaive                                float64
+	UnitRatioMean        float64 `display:"per unit: mean;format=%.4f"`
+	UnitRatioStd         float64 `display:"per unit: std;format=%.4f"`
+	UnitRatioStdExpected float64 `display:"binomial std;format=%.4f"`
+	UnitRatioMeanNaive   float64 `display:"per unit without: mean;format=%.4f"`
 	// DroppedFrac is the fraction of (unit, draw) pairs set to 0; the claim is p.
-	DroppedFrac float64
+	DroppedFrac float64 `display:"dropped;format=%.4f"`
 	// KeptScaleErr is max |y_i − x_i/(1−p)| / (x_i/(1−p)) over the kept units: kept units are
 	// exactly scaled, not perturbed.
-	KeptScaleErr float64
+	KeptScaleErr float64 `display:"kept ≠ x/(1−p) by;format=%.1e"`
 }
 
 // Scaling holds the rows of [MeasureScaling] and, for one p (HistP), samples to draw
@@ -93,8 +97,13 @@ func newSeededStore(seed int64) (*model.Store, error) {
 // means. histP (one of ps) selects the probability whose samples go into the histograms.
 // Everything runs in one compiled graph that returns, per call, one fresh draw of every p and
 // both variants.
-func MeasureScaling(backend compute.Backend, x *tensors.Tensor, ps []float64, draws int, histP float64, seed int64) (res *Scaling, err error) {
-	defer recoverGraph(&err, "measure dropout scaling")
+func MeasureScaling(backend compute.Backend, x *tensors.Tensor, ps []float64, draws int, histP float64, seed int64) (*Scaling, error) {
+	return lesson.Catch("measure dropout scaling", func() (*Scaling, error) {
+		return measureScaling(backend, x, ps, draws, histP, seed)
+	})
+}
+
+func measureScaling(backend compute.Backend, x *tensors.Tensor, ps []float64, draws int, histP float64, seed int64) (res *Scaling, err error) {
 	if draws < 2 || len(ps) == 0 {
 		return nil, fmt.Errorf("measure scaling: need ≥ 2 draws and some p, got %d draws, ps %v", draws, ps)
 	}
@@ -226,39 +235,50 @@ func MeasureScaling(backend compute.Backend, x *tensors.Tensor, ps []float64, dr
 	return res, nil
 }
 
-// TrainEvalRow compares one drop operation in training and in evaluation mode on the same
-// tensor.
+// TrainEvalRow compares one drop, in one scaling convention, in training and in evaluation mode
+// on the same tensor.
 type TrainEvalRow struct {
-	Op string
-	P  float64
-	// EvalMaxAbsDiff is max |eval(x) − x|: 0 means evaluation mode is exactly the identity.
-	EvalMaxAbsDiff float64
+	// Op is "Dropout" or "DropPath"; Scaling is Inverted, Original or None.
+	Op      string  `display:"drop"`
+	Scaling string  `display:"convention"`
+	P       float64 `display:"p"`
+	Draws   int     `display:"draws"`
+	// EvalScale is Σ eval(x) / Σ x: 1 when evaluation passes x through (inverted, none), 1−p
+	// when it multiplies by the keep probability (original). EvalExactErr is
+	// max |eval(x) − EvalScale·x|: 0 means evaluation is exactly that uniform scaling.
+	EvalScale    float64 `display:"test output / x;format=%.4f"`
+	EvalExactErr float64 `display:"off a uniform scale by;format=%.0e"`
 	// TrainChangedFrac is the fraction of the positive elements a single training-mode call
-	// changed.
-	TrainChangedFrac float64
+	// changed (zeroed, or scaled by 1/(1−p)).
+	TrainChangedFrac float64 `display:"changed by one call;format=%.3f"`
 	// TrainOverEval is Σ E_draws[train(x)] / Σ eval(x): 1 means the expected training output
-	// matches what evaluation computes; 1−p is the mismatch of dropping without the factor.
-	TrainOverEval float64
-	Draws         int
+	// matches what evaluation computes — the claim both inverted and original make; 1−p is the
+	// mismatch of dropping with no correction at all.
+	TrainOverEval float64 `display:"E[train] / test;format=%.4f"`
 }
 
-// dropOps are the operations compared in train and eval mode, by the names pkg/nn gives them.
-var dropOps = []struct {
-	name string
-	fn   func(*model.Scope, *graph.Node, float64) *graph.Node
-}{
-	{"nn.Dropout", nn.Dropout},
-	{"nn.DropoutNoRescale", nn.DropoutNoRescale},
-	{"nn.DropPath", nn.DropPath},
-	{"nn.DropPathNoRescale", nn.DropPathNoRescale},
+// MeasureTrainEval applies Dropout and DropPath with probability p to x ([B, ...],
+// non-negative) in each scaling convention (Inverted, Original, None), in evaluation mode once
+// and in training mode draws times, through the very drop the lesson's network uses. One graph
+// holds both modes: the training flag is switched on around the training-mode calls while the
+// graph is built.
+func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, draws int, seed int64) ([]TrainEvalRow, error) {
+	return lesson.Catch("measure train vs eval", func() ([]TrainEvalRow, error) {
+		return measureTrainEval(backend, x, p, draws, seed)
+	})
 }
 
-// MeasureTrainEval runs Dropout, DropoutNoRescale, DropPath and DropPathNoRescale with
-// probability p on x ([B, ...], non-negative) in evaluation mode once and in training mode
-// draws times. One graph holds both modes: the training flag is switched on around the
-// training-mode calls while the graph is built.
-func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, draws int, seed int64) (rows []TrainEvalRow, err error) {
-	defer recoverGraph(&err, "measure train vs eval")
+func measureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, draws int, seed int64) ([]TrainEvalRow, error) {
+	if draws < 1 || p <= 0 || p >= 1 {
+		return nil, fmt.Errorf("train vs eval: need draws ≥ 1 and 0 < p < 1, got %d draws, p %g", draws, p)
+	}
+	var rows []TrainEvalRow
+	for _, op := range []string{"Dropout", "DropPath"} {
+		for _, s := range Scalings {
+			rows = append(rows, TrainEvalRow{Op: op, Scaling: s, P: p, Draws: draws})
+		}
+	}
+	kind := map[string]string{"Dropout": "dropout", "DropPath": "drop_path"}
 	store, err := newSeededStore(seed)
 	if err != nil {
 		return nil, err
@@ -267,11 +287,12 @@ func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, dra
 	exec, err := model.NewExec(backend, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
 		g := x.Graph()
 		var outs []*graph.Node
-		for i, op := range dropOps {
+		for i, r := range rows {
+			f := forward{cfg: RunConfig{Scaling: r.Scaling}}
 			store.SetTraining(g, false)
-			outs = append(outs, op.fn(scope.In("eval%d", i), x, p))
+			outs = append(outs, f.drop(scope.In("eval%d", i), "", kind[r.Op], x, p))
 			store.SetTraining(g, true)
-			outs = append(outs, op.fn(scope.In("train%d", i), x, p))
+			outs = append(outs, f.drop(scope.In("train%d", i), "", kind[r.Op], x, p))
 		}
 		store.SetTraining(g, false)
 		return outs
@@ -281,23 +302,29 @@ func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, dra
 	}
 	defer exec.Finalize()
 	xs := tensors.MustCopyFlatData[float32](x)
-	rows = make([]TrainEvalRow, len(dropOps))
-	trainSums := make([]float64, len(dropOps))
+	sumX := 0.0
+	for _, v := range xs {
+		sumX += float64(v)
+	}
+	trainSums := make([]float64, len(rows))
+	evalSums := make([]float64, len(rows))
 	for d := range draws {
 		outs, err := exec.Exec(x)
 		if err != nil {
 			return nil, fmt.Errorf("draw %d: %w", d, err)
 		}
-		for i, op := range dropOps {
-			ev := tensors.MustCopyFlatData[float32](outs[2*i])
+		for i := range rows {
 			tr := tensors.MustCopyFlatData[float32](outs[2*i+1])
 			if d == 0 {
-				r := TrainEvalRow{Op: op.name, P: p, Draws: draws}
+				r := &rows[i]
+				ev := tensors.MustCopyFlatData[float32](outs[2*i])
+				for _, v := range ev {
+					evalSums[i] += float64(v)
+				}
+				r.EvalScale = evalSums[i] / sumX
 				changed, positive := 0, 0
-				evalSum := 0.0
 				for j := range xs {
-					r.EvalMaxAbsDiff = math.Max(r.EvalMaxAbsDiff, math.Abs(float64(ev[j]-xs[j])))
-					evalSum += float64(ev[j])
+					r.EvalExactErr = math.Max(r.EvalExactErr, math.Abs(float64(ev[j])-r.EvalScale*float64(xs[j])))
 					if xs[j] > 0 {
 						positive++
 						if tr[j] != xs[j] {
@@ -306,8 +333,6 @@ func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, dra
 					}
 				}
 				r.TrainChangedFrac = float64(changed) / float64(max(positive, 1))
-				r.TrainOverEval = evalSum // holds Σ eval(x) until the end
-				rows[i] = r
 			}
 			for _, v := range tr {
 				trainSums[i] += float64(v)
@@ -318,7 +343,7 @@ func MeasureTrainEval(backend compute.Backend, x *tensors.Tensor, p float64, dra
 		}
 	}
 	for i := range rows {
-		rows[i].TrainOverEval = trainSums[i] / float64(draws) / rows[i].TrainOverEval
+		rows[i].TrainOverEval = trainSums[i] / float64(draws) / evalSums[i]
 	}
 	return rows, nil
 }
@@ -347,8 +372,13 @@ type DropKindsResult struct {
 
 // MeasureDropKinds applies Dropout and DropPath with probability p (training mode) to a batch
 // of ones shaped dims ([B, H, W, C]) draws times and measures what they zero.
-func MeasureDropKinds(backend compute.Backend, dims []int, p float64, draws, maskUnits int, seed int64) (res *DropKindsResult, err error) {
-	defer recoverGraph(&err, "measure dropout vs drop path")
+func MeasureDropKinds(backend compute.Backend, dims []int, p float64, draws, maskUnits int, seed int64) (*DropKindsResult, error) {
+	return lesson.Catch("measure dropout vs drop path", func() (*DropKindsResult, error) {
+		return measureDropKinds(backend, dims, p, draws, maskUnits, seed)
+	})
+}
+
+func measureDropKinds(backend compute.Backend, dims []int, p float64, draws, maskUnits int, seed int64) (res *DropKindsResult, err error) {
 	if len(dims) < 2 {
 		return nil, fmt.Errorf("measure drop kinds: dims %v must have a batch axis and more", dims)
 	}
@@ -439,12 +469,4 @@ func meanF32(v []float32) float64 {
 		s += float64(x)
 	}
 	return s / float64(max(len(v), 1))
-}
-
-// recoverGraph turns a GoMLX graph-building panic into an error, so the lesson's functions
-// never panic across the package boundary.
-func recoverGraph(err *error, what string) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %v", what, r)
-	}
 }

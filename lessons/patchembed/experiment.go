@@ -87,7 +87,7 @@ var Exp = &experiment.Experiment[RunConfig]{
 	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Accuracy[RunConfig],
+	Metrics:     lesson.Metrics[RunConfig],
 	Data:        Data,
 	Select:      lesson.BestAccuracy,
 	Timm:        Timm,

@@ -43,7 +43,7 @@ var Experiment = &experiment.Experiment[Config]{
 		return []*graph.Node{Forward(scope, inputs[0], c, Hooks{})}
 	},
 	Loss:    loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: lesson.Accuracy[Config],
+	Metrics: lesson.Metrics[Config],
 	Data:    Data,
 	Select:  lesson.BestAccuracy,
 	Timm:    Timm,

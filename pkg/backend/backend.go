@@ -61,8 +61,13 @@ var (
 	envOnce sync.Once
 	// userPJRTPath is PJRT_PLUGIN_LIBRARY_PATH as the user set it, before prepareEnv.
 	userPJRTPath = os.Getenv(EnvPJRTPath)
-	// logOutput receives the one-line report of each backend opened.
+	// logOutput receives warnings: a backend that could not be opened, a malloc setting
+	// refused.
 	logOutput io.Writer = os.Stderr
+	// bannerOutput receives the one calm line naming each backend opened and its device: on
+	// stdout, since it is information, not a problem (stderr shows as a red box in Jupyter).
+	// The plugin's path, version and wheel are for %backend (Describe).
+	bannerOutput io.Writer = os.Stdout
 )
 
 // prepareEnv switches go-xla's auto-installer off and exports the plugin folder for
@@ -289,7 +294,7 @@ func (s *state) open(config, how string) (*active, error) {
 	}
 	s.opened[config] = b
 	if os.Getenv(EnvQuiet) == "" {
-		fmt.Fprintf(logOutput, "gostudy: backend %s (%s): %s\n", canonicalName(config, b), how, summary(b))
+		fmt.Fprintln(bannerOutput, banner(canonicalName(config, b), b))
 	}
 	return &active{config: config, how: how, backend: b}, nil
 }
@@ -467,20 +472,18 @@ func canonicalName(config string, b compute.Backend) string {
 }
 
 // summary is the one-line description of an opened backend: plugin and devices.
-func summary(b compute.Backend) string {
-	var parts []string
-	if path, version := pluginVersion(b); path != "" {
-		p := fmt.Sprintf("PJRT plugin %s v%s", path, version)
-		if w := wheelInfo(path); w != "" {
-			p += " from " + w
+// banner is the line shown when a backend is opened: the backend and its first device, how
+// many devices there are, and where the details are.
+func banner(name string, b compute.Backend) string {
+	device := "no device"
+	if n := b.NumDevices(); n > 0 {
+		d, _, _ := strings.Cut(b.DeviceDescription(0), " [")
+		device = "device " + strings.TrimSpace(d)
+		if n > 1 {
+			device += fmt.Sprintf(" (of %d)", n)
 		}
-		parts = append(parts, p)
 	}
-	n := b.NumDevices()
-	if n > 0 {
-		parts = append(parts, fmt.Sprintf("%d device(s), device 0: %s", n, b.DeviceDescription(0)))
-	}
-	return strings.Join(parts, "; ")
+	return fmt.Sprintf("gostudy: backend %s on %s · %%backend for details", name, device)
 }
 
 // newWithConfig calls compute.NewWithConfig, which panics (rather than failing) on an

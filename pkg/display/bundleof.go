@@ -6,6 +6,7 @@ import (
 	"html"
 	"image"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -116,8 +117,8 @@ func tensorTable(t *tensors.Tensor) (string, error) {
 		return "", fmt.Errorf("unexpected flat data for %s", t.Shape())
 	}
 	var sb strings.Builder
-	fmt.Fprintf(&sb, `<table class="gostudy-tensor"><caption>%s</caption><thead><tr><th></th>`,
-		html.EscapeString(t.Shape().String()))
+	fmt.Fprintf(&sb, `<div class="gostudy-table" style="%s"><table class="gostudy-tensor"><caption>%s</caption><thead><tr><th></th>`,
+		tableBoxStyle, html.EscapeString(t.Shape().String()))
 	for c := range cols {
 		fmt.Fprintf(&sb, "<th>%d</th>", c)
 	}
@@ -129,7 +130,7 @@ func tensorTable(t *tensors.Tensor) (string, error) {
 		}
 		sb.WriteString("</tr>")
 	}
-	sb.WriteString("</tbody></table>")
+	sb.WriteString("</tbody></table></div>")
 	return sb.String(), nil
 }
 
@@ -147,50 +148,21 @@ func formatCell(v reflect.Value) string {
 	return oneLine(v, 0)
 }
 
-// structTable renders a slice of structs (or of pointers to structs) as an HTML table.
+// structTable renders a slice of structs (or of pointers to structs) as an HTML table (see
+// [TableOf]), rows named by their index so that a reader can pick one out.
 func structTable(v reflect.Value) (string, bool) {
 	if v.Kind() != reflect.Slice && v.Kind() != reflect.Array {
 		return "", false
 	}
-	et := v.Type().Elem()
-	ptr := et.Kind() == reflect.Pointer
-	if ptr {
-		et = et.Elem()
-	}
-	if et.Kind() != reflect.Struct || v.Len() == 0 || v.Len() > TableMaxRows {
+	if v.Len() == 0 || v.Len() > TableMaxRows {
 		return "", false
 	}
-	var fields []int
-	for i := range et.NumField() {
-		if et.Field(i).IsExported() {
-			fields = append(fields, i)
-		}
-	}
-	if len(fields) == 0 {
+	t, err := TableOf(v.Interface())
+	if err != nil || len(t.Columns) == 0 {
 		return "", false
 	}
-	var sb strings.Builder
-	sb.WriteString(`<table class="gostudy-table"><thead><tr><th></th>`)
-	for _, i := range fields {
-		fmt.Fprintf(&sb, "<th>%s</th>", html.EscapeString(et.Field(i).Name))
+	for i := range v.Len() {
+		t.RowNames = append(t.RowNames, strconv.Itoa(i))
 	}
-	sb.WriteString("</tr></thead><tbody>")
-	for r := range v.Len() {
-		row := v.Index(r)
-		fmt.Fprintf(&sb, "<tr><th>%d</th>", r)
-		for _, i := range fields {
-			cell := "nil"
-			if ptr {
-				if !row.IsNil() {
-					cell = formatCell(row.Elem().Field(i))
-				}
-			} else {
-				cell = formatCell(row.Field(i))
-			}
-			fmt.Fprintf(&sb, "<td>%s</td>", html.EscapeString(cell))
-		}
-		sb.WriteString("</tr>")
-	}
-	sb.WriteString("</tbody></table>")
-	return sb.String(), true
+	return t.HTML(), true
 }

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -37,9 +38,36 @@ type ProgressOptions struct {
 	Publisher Publisher
 }
 
+// ProgressState is where a progress bar stands. A bar is running until it is finished; then
+// it shows one of the final states for good.
+type ProgressState string
+
+// The states of a progress bar.
+const (
+	// Running: work is under way.
+	Running ProgressState = "running"
+	// Done: the work is complete (the count reached the total, or the total is unknown).
+	Done ProgressState = "done"
+	// Stopped: the work ended without an error before reaching its total (a loop that broke
+	// early, early stopping).
+	Stopped ProgressState = "stopped"
+	// Interrupted: the user interrupted the cell.
+	Interrupted ProgressState = "interrupted"
+	// Failed: the work ended with an error or a panic.
+	Failed ProgressState = "failed"
+)
+
+// Final reports whether s is a final state.
+func (s ProgressState) Final() bool { return s != Running && s != "" }
+
 // Progress is a live progress bar: in a notebook an HTML bar with count, rate and ETA,
 // redrawn in place (update_display_data) at most every Interval; without a kernel (a
 // publisher implementing [Terminal]) a text bar on stderr. It is safe for concurrent use.
+//
+// A bar always ends in a final state ([Done], [Stopped], [Interrupted], [Failed]): through
+// Done, Fail or Interrupt, or, for a bar its cell left running, when the cell ends (the
+// kernel's runner calls [CellFinished]). Work found already done ([Progress.Skip]) moves the
+// bar but not the rate, which counts only work done while the bar watched.
 type Progress struct {
 	opts   ProgressOptions
 	handle *Handle
@@ -47,14 +75,51 @@ type Progress struct {
 	tty    bool
 
 	mu       sync.Mutex
-	count    int
+	count    int // units done, skipped ones included
+	skipped  int // units found already done
 	note     string
 	start    time.Time
 	lastDraw time.Time
 	drawn    bool
-	done     bool
-	failed   bool
+	state    ProgressState
+	failed   bool // publishing failed; reported once
 }
+
+// running are the bars not yet finished, for CellFinished.
+var running = struct {
+	sync.Mutex
+	bars map[*Progress]struct{}
+}{bars: map[*Progress]struct{}{}}
+
+// CellFinished finishes every progress bar still running. The kernel's runner calls it when
+// a cell ends, so that no bar stays half-drawn after its cell: a bar of an interrupted cell
+// ends [Interrupted], of a failed one [Failed], and one a successful cell forgot to finish
+// [Done] or [Stopped] by its count.
+func CellFinished(interrupted, failed bool) {
+	running.Lock()
+	bars := make([]*Progress, 0, len(running.bars))
+	for p := range running.bars {
+		bars = append(bars, p)
+	}
+	running.Unlock()
+	for _, p := range bars {
+		switch {
+		case interrupted:
+			p.Interrupt()
+		case failed:
+			p.Fail(nil)
+		default:
+			p.Done()
+		}
+	}
+}
+
+// Label and note lengths, in characters, beyond which the text form truncates them with an
+// ellipsis (the HTML form truncates to the space it has and keeps the full text in a tooltip).
+const (
+	maxLabelRunes = 40
+	maxNoteRunes  = 60
+)
 
 // NewProgress starts a progress bar counting to total (0 or less: unknown) and shows it.
 func NewProgress(total int, label string) *Progress {
@@ -72,7 +137,7 @@ func NewProgressWith(opts ProgressOptions) *Progress {
 	if opts.Publisher == nil {
 		opts.Publisher = CurrentPublisher()
 	}
-	p := &Progress{opts: opts}
+	p := &Progress{opts: opts, state: Running}
 	if t, ok := opts.Publisher.(Terminal); ok {
 		p.term = t.TerminalWriter()
 		if f, ok := p.term.(*os.File); ok {
@@ -90,6 +155,9 @@ func NewProgressWith(opts ProgressOptions) *Progress {
 		p.opts.Interval = DefaultProgressInterval
 	}
 	p.start = opts.Now()
+	running.Lock()
+	running.bars[p] = struct{}{}
+	running.Unlock()
 	p.mu.Lock()
 	p.draw(p.start)
 	p.mu.Unlock()
@@ -111,8 +179,21 @@ func (p *Progress) Set(n int) {
 	p.setLocked(n)
 }
 
+// Skip counts n units of work found already done (a finished run that is reused, steps a
+// resumed run had done): they advance the bar towards its total but are left out of the rate
+// and the ETA, which measure only the work done under the bar.
+func (p *Progress) Skip(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.state.Final() || n <= 0 {
+		return
+	}
+	p.skipped += n
+	p.setLocked(p.count + n)
+}
+
 func (p *Progress) setLocked(n int) {
-	if p.done {
+	if p.state.Final() {
 		return
 	}
 	p.count = n
@@ -145,14 +226,50 @@ func (p *Progress) ID() string {
 	return p.handle.ID()
 }
 
-// Done draws the final state and stops the bar; later calls to Add or Set are ignored.
+// Done finishes the bar: [Done] when the count reached the total (or the total is unknown),
+// else [Stopped]. Later calls to Add, Set, Skip or any finishing method are ignored.
 func (p *Progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.done {
+	st := Done
+	if p.opts.Total > 0 && p.count < p.opts.Total {
+		st = Stopped
+	}
+	p.finishLocked(st)
+}
+
+// Fail finishes the bar as [Failed]; err, when not nil, becomes its note.
+func (p *Progress) Fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err != nil && !p.state.Final() {
+		p.note = err.Error()
+	}
+	p.finishLocked(Failed)
+}
+
+// Interrupt finishes the bar as [Interrupted].
+func (p *Progress) Interrupt() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finishLocked(Interrupted)
+}
+
+// State returns the bar's state.
+func (p *Progress) State() ProgressState {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.state
+}
+
+func (p *Progress) finishLocked(st ProgressState) {
+	if p.state.Final() {
 		return
 	}
-	p.done = true
+	p.state = st
+	running.Lock()
+	delete(running.bars, p)
+	running.Unlock()
 	p.draw(p.opts.Now())
 	if p.term != nil && p.tty {
 		_, _ = io.WriteString(p.term, "\n")
@@ -168,7 +285,7 @@ func (p *Progress) String() string {
 
 type progressStats struct {
 	frac    float64 // NaN when the total is unknown
-	rate    float64 // units per second; NaN before any time has passed
+	rate    float64 // units of work done under the bar per second; NaN when there is none
 	elapsed time.Duration
 	eta     time.Duration // negative when unknown
 }
@@ -178,14 +295,27 @@ func (p *Progress) stats(now time.Time) progressStats {
 	if p.opts.Total > 0 {
 		s.frac = math.Min(1, math.Max(0, float64(p.count)/float64(p.opts.Total)))
 	}
-	if secs := s.elapsed.Seconds(); secs > 0 {
-		s.rate = float64(p.count) / secs
-		if p.opts.Total > 0 && s.rate > 0 {
-			left := float64(p.opts.Total-p.count) / s.rate
-			s.eta = time.Duration(math.Max(0, left) * float64(time.Second))
-		}
+	worked := p.count - p.skipped
+	if secs := s.elapsed.Seconds(); secs > 0 && (worked > 0 || p.skipped == 0) {
+		s.rate = float64(worked) / secs
+	}
+	switch {
+	case p.opts.Total > 0 && p.count >= p.opts.Total:
+		s.eta = 0
+	case p.opts.Total > 0 && s.rate > 0 && !p.state.Final():
+		left := float64(p.opts.Total-p.count) / s.rate
+		s.eta = time.Duration(math.Max(0, left) * float64(time.Second))
 	}
 	return s
+}
+
+// truncate shortens s to at most n characters, ending it with an ellipsis when cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func formatDuration(d time.Duration) string {
@@ -203,7 +333,7 @@ func formatDuration(d time.Duration) string {
 func formatRate(rate float64, unit string) string {
 	switch {
 	case math.IsNaN(rate):
-		return "? " + unit + "/s"
+		return "– " + unit + "/s"
 	case rate >= 100:
 		return fmt.Sprintf("%.0f %s/s", rate, unit)
 	case rate >= 1 || rate == 0:
@@ -213,12 +343,36 @@ func formatRate(rate float64, unit string) string {
 	}
 }
 
-// text is the plain form: "label  42% |########------------| 42/100 [00:04<00:05, 9.87 it/s] note".
+// stateText is what a finished bar says after its numbers, "" while it runs.
+func (p *Progress) stateText() string {
+	switch p.state {
+	case Done:
+		return "done"
+	case Stopped:
+		return fmt.Sprintf("stopped at %d of %d", p.count, p.opts.Total)
+	case Interrupted:
+		return "interrupted"
+	case Failed:
+		return "failed"
+	}
+	return ""
+}
+
+// skippedText says how much of the count was found already done, "" when nothing was.
+func (p *Progress) skippedText() string {
+	if p.skipped == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d already done", p.skipped)
+}
+
+// text is the plain form: "label  42% |########------------| 42/100 [00:04<00:05, 9.87 it/s] note",
+// with the final state ("done", "failed", ...) after the numbers once the bar is finished.
 func (p *Progress) text(now time.Time) string {
 	s := p.stats(now)
 	var sb strings.Builder
 	if p.opts.Label != "" {
-		sb.WriteString(p.opts.Label + " ")
+		sb.WriteString(truncate(p.opts.Label, maxLabelRunes) + " ")
 	}
 	if p.opts.Total > 0 {
 		const width = 24
@@ -229,33 +383,60 @@ func (p *Progress) text(now time.Time) string {
 	} else {
 		fmt.Fprintf(&sb, "%d [%s, %s]", p.count, formatDuration(s.elapsed), formatRate(s.rate, p.opts.Unit))
 	}
-	if p.note != "" {
-		sb.WriteString(" " + p.note)
+	for _, part := range []string{p.skippedText(), p.stateText(), truncate(p.note, maxNoteRunes)} {
+		if part != "" {
+			sb.WriteString(" " + part)
+		}
 	}
 	return sb.String()
 }
 
-// htmlForm is the notebook form: a <progress> element and the same numbers. The count is
-// also in data attributes, for tests and for front-end styling.
+// progressStyle lays the HTML bar out on one line whatever its texts: fixed-width numbers,
+// and a label and a note that end in an ellipsis when they are too long (their full text in
+// a tooltip) instead of wrapping into ragged columns. Colours are inherited, so the bar
+// follows JupyterLab's theme.
+const (
+	progressStyle = "display:flex;align-items:center;gap:0.6em;white-space:nowrap;overflow:hidden;max-width:100%;" +
+		"font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px);font-variant-numeric:tabular-nums"
+	labelStyle = "flex:0 1 auto;min-width:3em;max-width:22em;overflow:hidden;text-overflow:ellipsis"
+	fixedStyle = "flex:none"
+	noteStyle  = "flex:1 1 0;min-width:0;overflow:hidden;text-overflow:ellipsis"
+)
+
+// htmlForm is the notebook form: a <progress> element and the same numbers. The state and the
+// counts are also in data attributes, for tests and for front-end styling.
 func (p *Progress) htmlForm(now time.Time) string {
 	s := p.stats(now)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, `<div class="gostudy-progress" data-count="%d" data-total="%d" style="font-family:monospace;display:flex;gap:0.6em;align-items:center">`,
-		p.count, p.opts.Total)
+	fmt.Fprintf(&sb, `<div class="gostudy-progress" data-state="%s" data-count="%d" data-total="%d" data-skipped="%d" style="%s">`,
+		p.state, p.count, p.opts.Total, p.skipped, progressStyle)
+	span := func(style, title, text string) {
+		if title != "" {
+			fmt.Fprintf(&sb, `<span style="%s" title="%s">%s</span>`, style, html.EscapeString(title), html.EscapeString(text))
+			return
+		}
+		fmt.Fprintf(&sb, `<span style="%s">%s</span>`, style, html.EscapeString(text))
+	}
 	if p.opts.Label != "" {
-		fmt.Fprintf(&sb, "<span>%s</span>", html.EscapeString(p.opts.Label))
+		span(labelStyle, p.opts.Label, p.opts.Label)
 	}
 	if p.opts.Total > 0 {
-		fmt.Fprintf(&sb, `<progress value="%d" max="%d" style="width:20em"></progress><span>%3.0f%%</span><span>%d/%d</span>`,
-			min(p.count, p.opts.Total), p.opts.Total, 100*s.frac, p.count, p.opts.Total)
-		fmt.Fprintf(&sb, "<span>[%s&lt;%s, %s]</span>", formatDuration(s.elapsed), formatDuration(s.eta),
-			html.EscapeString(formatRate(s.rate, p.opts.Unit)))
+		fmt.Fprintf(&sb, `<progress value="%d" max="%d" style="flex:none;width:14em"></progress>`, min(p.count, p.opts.Total), p.opts.Total)
+		span(fixedStyle, "", fmt.Sprintf("%3.0f%%", 100*s.frac))
+		span(fixedStyle, "", fmt.Sprintf("%d/%d", p.count, p.opts.Total))
+		span(fixedStyle, "", fmt.Sprintf("[%s<%s, %s]", formatDuration(s.elapsed), formatDuration(s.eta), formatRate(s.rate, p.opts.Unit)))
 	} else {
-		fmt.Fprintf(&sb, "<span>%d</span><span>[%s, %s]</span>", p.count, formatDuration(s.elapsed),
-			html.EscapeString(formatRate(s.rate, p.opts.Unit)))
+		span(fixedStyle, "", strconv.Itoa(p.count))
+		span(fixedStyle, "", fmt.Sprintf("[%s, %s]", formatDuration(s.elapsed), formatRate(s.rate, p.opts.Unit)))
+	}
+	if t := p.skippedText(); t != "" {
+		span(fixedStyle, "", t)
+	}
+	if t := p.stateText(); t != "" {
+		fmt.Fprintf(&sb, `<span class="gostudy-progress-state" style="%s;font-weight:bold">%s</span>`, fixedStyle, html.EscapeString(t))
 	}
 	if p.note != "" {
-		fmt.Fprintf(&sb, "<span>%s</span>", html.EscapeString(p.note))
+		span(noteStyle, p.note, p.note)
 	}
 	sb.WriteString("</div>")
 	return sb.String()

@@ -207,3 +207,129 @@ func TestProgressConcurrentAdds(t *testing.T) {
 		t.Errorf("final message shows %d", c)
 	}
 }
+
+// dataState returns the data-state attribute of a progress message.
+func dataState(t *testing.T, m Message) string {
+	t.Helper()
+	h, _ := m.Data[MIMEHTML].(string)
+	match := regexp.MustCompile(`data-state="(\w+)"`).FindStringSubmatch(h)
+	if match == nil {
+		t.Fatalf("no data-state in %q", h)
+	}
+	return match[1]
+}
+
+func lastMessage(t *testing.T, f *fakePublisher) Message {
+	t.Helper()
+	msgs := f.messages()
+	if len(msgs) == 0 {
+		t.Fatal("nothing published")
+	}
+	return msgs[len(msgs)-1]
+}
+
+func TestProgressLeftRunningIsFinishedWhenItsCellEnds(t *testing.T) {
+	for _, c := range []struct {
+		interrupted, failed bool
+		count               int
+		want                ProgressState
+	}{
+		{false, false, 10, Done},   // the cell forgot Done but the work is complete
+		{false, false, 4, Stopped}, // the cell returned early
+		{true, false, 4, Interrupted},
+		{true, true, 4, Interrupted}, // a panic after an interrupt is the interrupt's doing
+		{false, true, 4, Failed},
+	} {
+		f := &fakePublisher{}
+		p := NewProgressWith(ProgressOptions{Total: 10, Label: "work", Publisher: f})
+		p.Set(c.count)
+		if st := dataState(t, lastMessage(t, f)); st != string(Running) {
+			t.Fatalf("state %q before the cell ended, want running", st)
+		}
+		CellFinished(c.interrupted, c.failed)
+		last := lastMessage(t, f)
+		if st := dataState(t, last); st != string(c.want) || p.State() != c.want {
+			t.Errorf("interrupted=%v failed=%v count=%d: state %q (%q), want %q", c.interrupted, c.failed, c.count, st, p.State(), c.want)
+		}
+		if txt := last.Data[MIMEText].(string); !strings.Contains(txt, string(c.want)) {
+			t.Errorf("final text %q does not say %q", txt, c.want)
+		}
+		// Finished for good: a second cell end or a late Add changes nothing.
+		n := len(f.messages())
+		CellFinished(false, true)
+		p.Add(1)
+		if len(f.messages()) != n {
+			t.Errorf("a finished bar was redrawn")
+		}
+	}
+}
+
+func TestProgressFinishedByTheCellIsLeftAlone(t *testing.T) {
+	f := &fakePublisher{}
+	p := NewProgressWith(ProgressOptions{Total: 3, Publisher: f})
+	p.Add(3)
+	p.Done()
+	n := len(f.messages())
+	CellFinished(true, false)
+	if p.State() != Done || len(f.messages()) != n {
+		t.Errorf("a bar finished by its cell changed at the cell's end: %q", p.State())
+	}
+	var err error = errTest("out of memory")
+	q := NewProgressWith(ProgressOptions{Total: 3, Publisher: f})
+	q.Fail(err)
+	if last := lastMessage(t, f); dataState(t, last) != "failed" || !strings.Contains(last.Data[MIMEHTML].(string), "out of memory") {
+		t.Errorf("Fail(err): %q", last.Data[MIMEHTML])
+	}
+}
+
+type errTest string
+
+func (e errTest) Error() string { return string(e) }
+
+func TestProgressRateCountsOnlyWorkDone(t *testing.T) {
+	// A sweep of 3 runs × 1000 steps whose first run was already done: the skipped 1000
+	// reach the total but not the rate. Before Skip existed, lessons added them with Add and
+	// the bar reported hundreds of thousands of steps per second.
+	f := &fakePublisher{}
+	clk := newClock()
+	p := NewProgressWith(ProgressOptions{Total: 3000, Label: "sweep", Unit: "step", Now: clk.now, Publisher: f})
+	clk.advance(10 * time.Millisecond)
+	p.Skip(1000)
+	if txt := p.String(); strings.Contains(txt, "step/s") && !strings.Contains(txt, "– step/s") {
+		t.Errorf("after skipping only: %q, want no rate", txt)
+	}
+	for range 2000 {
+		clk.advance(10 * time.Millisecond)
+		p.Add(1)
+	}
+	p.Done()
+	last := lastMessage(t, f)
+	txt := last.Data[MIMEText].(string)
+	// 2000 steps in 20.01 s: 99.95 step/s, whatever was skipped.
+	if !strings.Contains(txt, "99.95 step/s") || !strings.Contains(txt, "3000/3000") || !strings.Contains(txt, "1000 already done") {
+		t.Errorf("final text %q, want 3000/3000, 99.95 step/s and 1000 already done", txt)
+	}
+	if dataState(t, last) != string(Done) || attrInt(t, last, "data-skipped") != 1000 {
+		t.Errorf("final HTML %q, want done with 1000 skipped", last.Data[MIMEHTML])
+	}
+}
+
+func TestProgressLongTextsStayOnOneLine(t *testing.T) {
+	f := &fakePublisher{}
+	label := "ablation (runs already done are skipped) of shifted windows and relative position bias"
+	p := NewProgressWith(ProgressOptions{Total: 10, Label: label, Publisher: f})
+	p.SetNote(strings.Repeat("a long note about the current run ", 5))
+	p.Add(1)
+	p.Done()
+	last := lastMessage(t, f)
+	txt := last.Data[MIMEText].(string)
+	if strings.Contains(txt, label) || !strings.Contains(txt, label[:maxLabelRunes-1]+"…") {
+		t.Errorf("text %q does not truncate the label with an ellipsis", txt)
+	}
+	h := last.Data[MIMEHTML].(string)
+	for _, want := range []string{"white-space:nowrap", "text-overflow:ellipsis", `title="` + label + `"`} {
+		if !strings.Contains(h, want) {
+			t.Errorf("HTML lacks %q: %s", want, h)
+		}
+	}
+}

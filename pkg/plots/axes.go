@@ -4,6 +4,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -30,6 +31,9 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 func styleAxes(p *plot.Plot) {
 	h := text.Plain{Fonts: font.DefaultCache}
 	p.TextHandler = h
+	// The figure is drawn on its own background (see Background); a plot's own would paint
+	// over whatever was drawn under it, such as the "no data yet" of an empty live chart.
+	p.BackgroundColor = nil
 	p.Title.TextStyle = textStyle(boldFont, titleSize, draw.XCenter, draw.YTop)
 	p.Title.Padding = 4
 	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
@@ -128,8 +132,17 @@ func drawKey(dc draw.Canvas, entries []keyEntry) draw.Canvas {
 }
 
 // niceTicks places about n labelled ticks at round values (1, 2, 2.5 or 5 times a power of
-// ten) with minor ticks between them.
-type niceTicks struct{ n int }
+// ten) with minor ticks between them. [fitTicks] lowers n on a short axis; limit, when set,
+// is the n asked for before that.
+type niceTicks struct{ n, limit int }
+
+// max is the most ticks the axis was asked for.
+func (t niceTicks) max() int {
+	if t.limit > 0 {
+		return t.limit
+	}
+	return t.n
+}
 
 // Ticks implements plot.Ticker.
 func (t niceTicks) Ticks(lo, hi float64) []plot.Tick {
@@ -187,26 +200,156 @@ func formatTick(v, step float64) string {
 	return strconv.FormatFloat(v, 'f', dec, 64)
 }
 
-// indexTicks labels cells 0..n-1 of a heatmap axis at their centres, at most about max of
-// them (every k-th for a round k). Cell i spans [i, i+1) in data units; toData maps a cell
-// index to the value it is drawn at, so that the y axis can run top to bottom.
-func indexTicks(n, maxLabels int, labels []string, toData func(i int) float64) plot.ConstantTicks {
-	step := 1
-	for _, s := range []int{1, 2, 4, 5, 8, 10, 16, 20, 25, 32, 50, 64, 100, 128, 200, 256, 500, 1000} {
-		step = s
-		if (n+s-1)/s <= maxLabels {
-			break
-		}
+// indexTicker labels the cells (or categories) 0..n-1 of an axis at toData(i): every
+// step-th of them, step chosen by [fitTicks] from the room the axis has. Cell i spans one data
+// unit.
+type indexTicker struct {
+	n      int
+	labels []string // names of the cells; the default is the index
+	toData func(i int) float64
+	step   int // label every step-th cell; 0 means every cell
+	// categorical axes (bars, named configurations) must name every category: when the
+	// names do not fit side by side fitTicks wraps or slants them before it skips any.
+	categorical bool
+}
+
+func (t indexTicker) label(i int) string {
+	if i < len(t.labels) {
+		return t.labels[i]
 	}
-	var ticks plot.ConstantTicks
-	for i := 0; i < n; i += step {
-		label := strconv.Itoa(i)
-		if i < len(labels) {
-			label = labels[i]
-		}
-		ticks = append(ticks, plot.Tick{Value: toData(i), Label: label})
+	return strconv.Itoa(i)
+}
+
+// Ticks implements plot.Ticker.
+func (t indexTicker) Ticks(lo, hi float64) []plot.Tick {
+	step := max(1, t.step)
+	var ticks []plot.Tick
+	for i := 0; i < t.n; i += step {
+		ticks = append(ticks, plot.Tick{Value: t.toData(i), Label: t.label(i)})
 	}
 	return ticks
+}
+
+// cellTicks labels the cells 0..n-1 of a heatmap axis at their centres; toData maps a cell
+// index to the value it is drawn at, so that the y axis can run top to bottom.
+func cellTicks(n int, labels []string, toData func(i int) float64) indexTicker {
+	return indexTicker{n: n, labels: labels, toData: toData}
+}
+
+// categoryTicks names the categories 0..n-1 of a bar chart or a categorical x axis.
+func categoryTicks(labels []string) indexTicker {
+	return indexTicker{n: len(labels), labels: labels, toData: func(i int) float64 { return float64(i) }, categorical: true}
+}
+
+// fitTicks chooses, for the size p will be drawn at in c, how many ticks each axis labels
+// and how categorical labels are laid out, so that no two labels overlap: the room depends on
+// the tick labels themselves (the y labels' width narrows the data area), hence two passes.
+// Axis labels longer than their axis shrink and wrap the same way.
+func fitTicks(p *plot.Plot, c draw.Canvas) {
+	xl, yl := p.X.Label.Text, p.Y.Label.Text
+	for range 2 {
+		dc := p.DataCanvas(c)
+		fitAxisLabel(&p.X, xl, dc.Max.X-dc.Min.X)
+		fitAxisLabel(&p.Y, yl, dc.Max.Y-dc.Min.Y)
+		dc = p.DataCanvas(c)
+		fitAxisTicks(&p.X, dc.Max.X-dc.Min.X, true)
+		fitAxisTicks(&p.Y, dc.Max.Y-dc.Min.Y, false)
+	}
+}
+
+// fitAxisLabel sets ax's label to text fitted to the axis length.
+func fitAxisLabel(ax *plot.Axis, text string, length vg.Length) {
+	if text == "" {
+		return
+	}
+	f := fitText(text, sansFont, labelSize, minLabelSize, length, 2)
+	ax.Label.Text = f.text()
+	ax.Label.TextStyle.Font.Size = f.size
+}
+
+// labelExtent is the length along its axis that each of an axis's tick labels takes.
+func labelExtent(ax *plot.Axis, labels []string, horizontal bool) vg.Length {
+	sty := ax.Tick.Label
+	var w, h vg.Length
+	for _, l := range labels {
+		w = max(w, sty.Width(l))
+		h = max(h, sty.Height(l))
+	}
+	if !horizontal {
+		return h // y labels stand upright, one above the other
+	}
+	if s := math.Abs(math.Sin(sty.Rotation)); s > 1e-3 {
+		// Parallel slanted labels are apart when their lines are: height / sin(angle).
+		return min(w, h/vg.Length(s))
+	}
+	return w
+}
+
+func fitAxisTicks(ax *plot.Axis, length vg.Length, horizontal bool) {
+	switch m := ax.Tick.Marker.(type) {
+	case indexTicker:
+		if m.n == 0 || !(ax.Max > ax.Min) {
+			return
+		}
+		cell := length / vg.Length(ax.Max-ax.Min)
+		labels := make([]string, m.n)
+		for i := range labels {
+			labels[i] = m.label(i)
+		}
+		if m.categorical && horizontal {
+			labels = layoutCategories(ax, labels, cell)
+			m.labels = labels
+		}
+		ext := labelExtent(ax, labels, horizontal)
+		m.step = indexStep(m.n, cell, ext+labelGap(ext))
+		ax.Tick.Marker = m
+	case niceTicks:
+		if !(ax.Max > ax.Min) {
+			return
+		}
+		var labels []string
+		for _, t := range m.Ticks(ax.Min, ax.Max) {
+			labels = append(labels, t.Label)
+		}
+		m.limit = m.max()
+		m.n = tickCount(length, labelExtent(ax, labels, horizontal), m.limit)
+		ax.Tick.Marker = m
+	}
+}
+
+// layoutCategories sets how category names sit under their bars, each category being cell
+// long: side by side when they fit; else wrapped onto up to three lines; else slanted. It returns
+// the labels as they will be drawn.
+func layoutCategories(ax *plot.Axis, labels []string, cell vg.Length) []string {
+	sty := ax.Tick.Label
+	sty.Rotation = 0
+	sty.XAlign, sty.YAlign = draw.XCenter, draw.YTop
+	room := cell - labelGap(0)
+	fits := true
+	for _, l := range labels {
+		fits = fits && sty.Width(l) <= room
+	}
+	if fits {
+		ax.Tick.Label = sty
+		return labels
+	}
+	wrapped := make([]string, len(labels))
+	for i, l := range labels {
+		f := fitText(l, sansFont, sty.Font.Size, sty.Font.Size, room, 3)
+		if len(f.lines) > 3 || f.width() > room || strings.Count(l, " ") < len(f.lines)-1 {
+			wrapped = nil // would break a word: slant instead
+			break
+		}
+		wrapped[i] = f.text()
+	}
+	if wrapped != nil {
+		ax.Tick.Label = sty
+		return wrapped
+	}
+	sty.Rotation = 0.5
+	sty.XAlign, sty.YAlign = draw.XRight, draw.YTop
+	ax.Tick.Label = sty
+	return labels
 }
 
 // gridLine is a light line style for background grids and window boundaries.

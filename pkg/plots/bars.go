@@ -104,7 +104,9 @@ func (p barsPlan) key() []keyEntry {
 	return entries
 }
 
-func (p barsPlan) heightFor(w vg.Length) vg.Length { return w/2 + keyHeight(p.key(), w-2*margin) }
+func (p barsPlan) heightFor(w vg.Length) vg.Length {
+	return w/2 + keyHeight(p.key(), w-2*margin) + titleExtra(p.title(), w-2*margin)
+}
 
 func (p barsPlan) draw(dc draw.Canvas) {
 	dc = inset(dc, margin)
@@ -117,11 +119,8 @@ func (p barsPlan) draw(dc draw.Canvas) {
 	pl := newPlot("", p.b.XLabel, ylabel)
 	pl.Add(lightGrid(false))
 	pl.Add(groupedBars{b: p.b})
-	pl.X.Tick.Marker = indexTicks(len(p.b.Categories), 40, p.b.Categories, func(i int) float64 { return float64(i) })
-	if longest(p.b.Categories)*len(p.b.Categories) > 90 {
-		pl.X.Tick.Label.Rotation = 0.5
-		pl.X.Tick.Label.XAlign = draw.XRight
-	}
+	pl.X.Tick.Marker = categoryTicks(p.b.Categories)
+	fitTicks(pl, dc)
 	pl.Draw(dc)
 }
 

@@ -97,16 +97,16 @@ func colorMapFor(cm palette.ColorMap, diverging bool) palette.ColorMap {
 }
 
 // heatImage renders rows×cols values (row-major, row 0 at the top) through l, each value
-// enlarged to a scale×scale block.
-func heatImage(vals []float64, rows, cols int, l *lut, scale int) *image.NRGBA {
-	scale = max(1, scale)
-	img := image.NewNRGBA(image.Rect(0, 0, cols*scale, rows*scale))
+// enlarged to a block of sx×sy pixels.
+func heatImage(vals []float64, rows, cols int, l *lut, sx, sy int) *image.NRGBA {
+	sx, sy = max(1, sx), max(1, sy)
+	img := image.NewNRGBA(image.Rect(0, 0, cols*sx, rows*sy))
 	for r := range rows {
 		for c := range cols {
 			col := l.at(vals[r*cols+c])
-			for dy := range scale {
-				off := img.PixOffset(c*scale, r*scale+dy)
-				for dx := range scale {
+			for dy := range sy {
+				off := img.PixOffset(c*sx, r*sy+dy)
+				for dx := range sx {
 					img.Pix[off+4*dx+0] = col.R
 					img.Pix[off+4*dx+1] = col.G
 					img.Pix[off+4*dx+2] = col.B
@@ -120,12 +120,20 @@ func heatImage(vals []float64, rows, cols int, l *lut, scale int) *image.NRGBA {
 
 // blockScale is the enlargement that gives an image of n cells at least about twice as many
 // device pixels as the space it is drawn in (so browsers and the PNG rasteriser have nothing
-// to interpolate), while keeping the embedded image under 1024 pixels a side.
+// to interpolate, and cell edges land where the axes say), while keeping the embedded image
+// under 1024 pixels a side.
 func blockScale(n int, drawn vg.Length) int {
 	want := float64(drawn) / 0.75 * 2
 	s := int(math.Ceil(want / float64(n)))
 	s = min(s, max(1, 1024/n))
 	return max(1, s)
+}
+
+// blockScales are the enlargements along x and y of a raster of rows×cols cells drawn in an
+// area w×h: each axis on its own, since a flat 5×1024 map stretched to a 110-point-tall area
+// needs many more pixels per row than per column.
+func blockScales(rows, cols int, w, h vg.Length) (sx, sy int) {
+	return blockScale(cols, w), blockScale(rows, h)
 }
 
 // colorBar draws a vertical colour bar for cm over [lo, hi] in dc, with ticks and a label.
@@ -147,9 +155,16 @@ func colorBar(dc draw.Canvas, cm palette.ColorMap, lo, hi float64, label string)
 	}
 	// gonum shrinks the data area so that the end tick labels fit; grow the canvas by as much
 	// so that the bar spans exactly the height asked for, level with the figure beside it.
-	dc.Min.Y -= data.Min.Y - dc.Min.Y
-	dc.Max.Y += dc.Max.Y - data.Max.Y
+	// The overhang depends on the ticks, which depend on the height: correct twice.
+	want := dc.Rectangle
+	fitAxisLabel(&p.Y, label, want.Max.Y-want.Min.Y)
+	for range 3 {
+		data = p.DataCanvas(dc)
+		dc.Min.Y += want.Min.Y - data.Min.Y
+		dc.Max.Y += want.Max.Y - data.Max.Y
+	}
 	p.Draw(dc)
+	markArea(dc, areaColorBar, p.DataCanvas(dc).Rectangle, 0, 0)
 }
 
 // rangedCopy returns cm spread over [lo, hi], without changing cm.
@@ -202,7 +217,37 @@ func withAlpha(c color.Color, a float64) color.NRGBA {
 	return n
 }
 
-// luminance is the relative luminance of c in [0, 1], to pick black or white text over it.
+// luminance is the luma of c in [0, 1] (Rec. 709 weights on the gamma-encoded values): how
+// light a colour map's colour looks.
 func luminance(c color.NRGBA) float64 {
 	return (0.2126*float64(c.R) + 0.7152*float64(c.G) + 0.0722*float64(c.B)) / 255
+}
+
+// relLuminance is the relative luminance of c in [0, 1] as WCAG 2 defines it for contrast
+// (linearised sRGB).
+func relLuminance(c color.NRGBA) float64 {
+	lin := func(v uint8) float64 {
+		s := float64(v) / 255
+		if s <= 0.04045 {
+			return s / 12.92
+		}
+		return math.Pow((s+0.055)/1.055, 2.4)
+	}
+	return 0.2126*lin(c.R) + 0.7152*lin(c.G) + 0.0722*lin(c.B)
+}
+
+// contrast is the WCAG 2 contrast ratio of two colours, from 1 to 21.
+func contrast(a, b color.NRGBA) float64 {
+	la, lb := relLuminance(a), relLuminance(b)
+	return (math.Max(la, lb) + 0.05) / (math.Min(la, lb) + 0.05)
+}
+
+// textColorOn returns black or white, whichever contrasts more with the background bg: the
+// better of the two is always at least 4.58:1, above WCAG's 4.5:1 for normal text.
+func textColorOn(bg color.NRGBA) color.Color {
+	black, white := color.NRGBA{A: 255}, color.NRGBA{R: 255, G: 255, B: 255, A: 255}
+	if contrast(white, bg) > contrast(black, bg) {
+		return color.White
+	}
+	return color.Black
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -20,8 +22,13 @@ const MaxErrorBars = 30
 
 // Series is one named curve of a [Curves] figure.
 type Series struct {
-	// Name appears in the key.
+	// Name appears in the key: the run or variant the curve belongs to. Series of one name
+	// share a colour, in every panel.
 	Name string
+	// Metric is what Y measures ("train loss", "val accuracy"). Series of different metrics
+	// are drawn in separate panels stacked over one x axis, each panel's y axis labelled with
+	// its metric, so that a loss and an accuracy never share a scale or a label.
+	Metric string
 	// X holds the x values; nil means 0, 1, 2, ...
 	X []float64
 	// Y holds the values.
@@ -33,9 +40,14 @@ type Series struct {
 // Curves is a line chart of one or more series: training and validation curves, or a
 // metric against an ablation knob (with XTicks naming categorical settings and Err for
 // mean ± std over repeats). Use [LiveCurves] to redraw it in place while training.
+//
+// The labels follow the data: the y axis is labelled with the series' Metric (one panel per
+// metric), every series is in the key, and a YLabel that would claim one quantity for a chart
+// of several metrics is an error rather than a wrong figure.
 type Curves struct {
 	// Title, XLabel and YLabel label the chart (defaults: the series name or "Curves",
-	// "step", "value").
+	// "step", and the series' Metric or "value"). YLabel must be empty when the series have
+	// more than one Metric: each panel is labelled with its own.
 	Title, XLabel, YLabel string
 	// Series are the curves, drawn in order with the palette's colours.
 	Series []Series
@@ -52,10 +64,15 @@ type Curves struct {
 	Width, Height int
 }
 
-// Add appends the point (x, y) to the series with the given name, creating it if needed.
-func (c *Curves) Add(series string, x, y float64) {
+// Add appends the point (x, y) to the series with the given name (and no Metric), creating
+// it if needed.
+func (c *Curves) Add(series string, x, y float64) { c.AddMetric("", series, x, y) }
+
+// AddMetric appends the point (x, y) to the series of that name measuring metric, creating
+// it if needed: c.AddMetric("val accuracy", "p=0.5", step, acc).
+func (c *Curves) AddMetric(metric, series string, x, y float64) {
 	for i := range c.Series {
-		if c.Series[i].Name == series {
+		if c.Series[i].Name == series && c.Series[i].Metric == metric {
 			s := &c.Series[i]
 			if s.X == nil && len(s.Y) > 0 {
 				s.X = make([]float64, len(s.Y))
@@ -68,7 +85,7 @@ func (c *Curves) Add(series string, x, y float64) {
 			return
 		}
 	}
-	c.Series = append(c.Series, Series{Name: series, X: []float64{x}, Y: []float64{y}})
+	c.Series = append(c.Series, Series{Name: series, Metric: metric, X: []float64{x}, Y: []float64{y}})
 }
 
 // MIMEBundle implements display.Bundler.
@@ -86,14 +103,24 @@ func (c Curves) Save(path string) error { return saveFigure(c, path) }
 func (c Curves) sizePx() (int, int) { return c.Width, c.Height }
 
 type curvesPlan struct {
-	c                     Curves
-	title, xlabel, ylabel string
-	series                []Series // validated, X filled in
-	dropped               int      // non-positive values left out of a log plot
+	c             Curves
+	title, xlabel string
+	series        []Series // validated, X filled in
+	dropped       int      // non-positive values left out of a log plot
+	// panels are the metrics in order of first appearance, each with its y label and the
+	// indices of its series.
+	panels []curvesPanel
+	// names are the distinct series names, in order: a series' colour is its name's index.
+	names []string
+}
+
+type curvesPanel struct {
+	ylabel string
+	series []int
 }
 
 func (c Curves) plan() (plan, error) {
-	p := &curvesPlan{c: c, title: c.Title, xlabel: c.XLabel, ylabel: c.YLabel}
+	p := &curvesPlan{c: c, title: c.Title, xlabel: c.XLabel}
 	if p.title == "" {
 		p.title = "Curves"
 		if len(c.Series) == 1 && c.Series[0].Name != "" {
@@ -103,8 +130,37 @@ func (c Curves) plan() (plan, error) {
 	if p.xlabel == "" {
 		p.xlabel = "step"
 	}
-	if p.ylabel == "" {
-		p.ylabel = "value"
+	for i, s := range c.Series {
+		k := 0
+		for k < len(p.panels) && c.Series[p.panels[k].series[0]].Metric != s.Metric {
+			k++
+		}
+		if k == len(p.panels) {
+			p.panels = append(p.panels, curvesPanel{ylabel: s.Metric})
+		}
+		p.panels[k].series = append(p.panels[k].series, i)
+		if !slices.Contains(p.names, s.Name) {
+			p.names = append(p.names, s.Name)
+		}
+	}
+	if len(p.panels) > 1 && c.YLabel != "" {
+		metrics := make([]string, len(p.panels))
+		for i, pn := range p.panels {
+			metrics[i] = strconv.Quote(pn.ylabel)
+		}
+		return nil, fmt.Errorf("curves: YLabel %q, but the series measure %s: leave YLabel empty (each metric gets its own labelled panel) or plot one metric",
+			c.YLabel, strings.Join(metrics, ", "))
+	}
+	if len(p.panels) == 0 {
+		p.panels = []curvesPanel{{}}
+	}
+	if c.YLabel != "" {
+		p.panels[0].ylabel = c.YLabel
+	}
+	for i := range p.panels {
+		if p.panels[i].ylabel == "" {
+			p.panels[i].ylabel = "value"
+		}
 	}
 	if c.Smooth < 0 || c.Smooth >= 1 {
 		return nil, fmt.Errorf("curves: Smooth = %g, want [0, 1)", c.Smooth)
@@ -116,7 +172,7 @@ func (c Curves) plan() (plan, error) {
 		if s.Err != nil && len(s.Err) != len(s.Y) {
 			return nil, fmt.Errorf("curves: series %d (%s) has %d errors for %d values", i, s.Name, len(s.Err), len(s.Y))
 		}
-		out := Series{Name: s.Name}
+		out := Series{Name: s.Name, Metric: s.Metric}
 		for j, y := range s.Y {
 			x := float64(j)
 			if s.X != nil {
@@ -140,28 +196,47 @@ func (c Curves) plan() (plan, error) {
 func (p *curvesPlan) summary() string {
 	var parts []string
 	for _, s := range p.series {
+		name := s.Name
+		if s.Metric != "" {
+			name = strings.TrimSpace(s.Name + " " + s.Metric)
+		}
 		if len(s.Y) == 0 {
-			parts = append(parts, fmt.Sprintf("%s (no points)", s.Name))
+			parts = append(parts, fmt.Sprintf("%s (no points)", name))
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s (%d points, last %.4g)", s.Name, len(s.Y), s.Y[len(s.Y)-1]))
+		parts = append(parts, fmt.Sprintf("%s (%d points, last %.4g)", name, len(s.Y), s.Y[len(s.Y)-1]))
 	}
 	return fmt.Sprintf("%s: %s", p.title, strings.Join(parts, ", "))
 }
 
+// key lists every series name once, in its colour.
 func (p *curvesPlan) key() []keyEntry {
 	var entries []keyEntry
-	for i, s := range p.series {
-		if s.Name == "" {
+	for i, name := range p.names {
+		if name == "" {
 			continue
 		}
-		entries = append(entries, keyEntry{s.Name, lineThumb{style: lineStyle(SeriesColor(i), 2)}})
+		entries = append(entries, keyEntry{name, lineThumb{style: lineStyle(SeriesColor(i), 2)}})
 	}
 	return entries
 }
 
+// color is the colour of series i: that of its name.
+func (p *curvesPlan) color(i int) color.Color {
+	return SeriesColor(slices.Index(p.names, p.series[i].Name))
+}
+
+// panelGap is the space between stacked panels.
+const panelGap = vg.Length(10)
+
+// plotHeight is the height of the panels at width w: w/2 for one, and half as much again for
+// each further panel.
+func (p *curvesPlan) plotHeight(w vg.Length) vg.Length {
+	return w/2 + vg.Length(len(p.panels)-1)*(w/4+panelGap)
+}
+
 func (p *curvesPlan) heightFor(w vg.Length) vg.Length {
-	return w/2 + keyHeight(p.key(), w-2*margin)
+	return p.plotHeight(w) + keyHeight(p.key(), w-2*margin) + titleExtra(p.title, w-2*margin)
 }
 
 // ema is the exponential moving average TensorBoard draws, debiased at the start so that
@@ -181,24 +256,59 @@ func (p *curvesPlan) draw(dc draw.Canvas) {
 	dc = inset(dc, margin)
 	dc = drawTitle(dc, p.title)
 	dc = drawKey(dc, p.key())
-	pl := newPlot("", p.xlabel, p.ylabel)
+	n := vg.Length(len(p.panels))
+	h := (dc.Max.Y - dc.Min.Y - (n-1)*panelGap) / n
+	xmin, xmax := p.xRange()
+	plots := make([]*plot.Plot, len(p.panels))
+	canvases := make([]draw.Canvas, len(p.panels))
+	top := dc.Max.Y
+	var left vg.Length // the rightmost left edge of the panels' data areas
+	for i, pn := range p.panels {
+		canvases[i] = sub(dc, dc.Min.X, top-h, dc.Max.X, top)
+		plots[i] = p.panelPlot(canvases[i], pn, i == len(p.panels)-1, xmin, xmax)
+		left = max(left, plots[i].DataCanvas(canvases[i]).Min.X)
+		top -= h + panelGap
+	}
+	for i, pl := range plots {
+		// Stacked panels share their x axis: line their data areas up by moving the y label
+		// of a panel with narrower tick labels away from its axis.
+		pl.Y.Label.Padding += left - pl.DataCanvas(canvases[i]).Min.X
+		pl.Draw(canvases[i])
+	}
+}
+
+// xRange is the x extent of all series, so that stacked panels share their x axis.
+func (p *curvesPlan) xRange() (lo, hi float64) {
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, s := range p.series {
+		for _, x := range s.X {
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+	}
+	return lo, hi
+}
+
+// panelPlot builds the plot of one metric's series, its ticks fitted to dc; only the bottom
+// panel names the x axis.
+func (p *curvesPlan) panelPlot(dc draw.Canvas, pn curvesPanel, bottom bool, xmin, xmax float64) *plot.Plot {
+	xlabel := ""
+	if bottom {
+		xlabel = p.xlabel
+	}
+	pl := newPlot("", xlabel, pn.ylabel)
 	pl.Add(lightGrid(true))
 	if p.c.LogY {
 		pl.Y.Scale = plot.LogScale{}
 		pl.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
 	if len(p.c.XTicks) > 0 {
-		pl.X.Tick.Marker = indexTicks(len(p.c.XTicks), 12, p.c.XTicks, func(i int) float64 { return float64(i) })
-		if longest(p.c.XTicks) > 10 {
-			pl.X.Tick.Label.Rotation = 0.5
-			pl.X.Tick.Label.XAlign = draw.XRight
-		}
+		pl.X.Tick.Marker = categoryTicks(p.c.XTicks)
 	}
 	// Error bars of several series at the same categorical x would hide each other: move the
 	// series a little apart.
 	withErr := 0
-	for _, s := range p.series {
-		if s.Err != nil {
+	for _, i := range pn.series {
+		if p.series[i].Err != nil {
 			withErr++
 		}
 	}
@@ -207,13 +317,14 @@ func (p *curvesPlan) draw(dc draw.Canvas) {
 		dodge = 0.05
 	}
 	empty := true
-	for i, s := range p.series {
+	for k, i := range pn.series {
+		s := p.series[i]
 		if len(s.Y) == 0 {
 			continue
 		}
 		empty = false
-		col := SeriesColor(i)
-		shift := dodge * (float64(i) - float64(len(p.series)-1)/2)
+		col := p.color(i)
+		shift := dodge * (float64(k) - float64(len(pn.series)-1)/2)
 		xys := make(plotter.XYs, len(s.Y))
 		for j := range s.Y {
 			xys[j] = plotter.XY{X: s.X[j] + shift, Y: s.Y[j]}
@@ -254,12 +365,15 @@ func (p *curvesPlan) draw(dc draw.Canvas) {
 			pl.Y.Min, pl.Y.Max = 1, 10
 		}
 		dc.FillText(textStyle(sansFont, labelSize, draw.XCenter, draw.YCenter), dc.Center(), "no data yet")
+	} else if xmax >= xmin {
+		pl.X.Min, pl.X.Max = math.Min(pl.X.Min, xmin), math.Max(pl.X.Max, xmax)
 	}
 	if len(p.c.XTicks) > 0 {
 		pl.X.Min = math.Min(pl.X.Min, -0.3)
 		pl.X.Max = math.Max(pl.X.Max, float64(len(p.c.XTicks)-1)+0.3)
 	}
-	pl.Draw(dc)
+	fitTicks(pl, dc)
+	return pl
 }
 
 // lowErr keeps y − err positive on a log axis, where zero and below cannot be drawn.

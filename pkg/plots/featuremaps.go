@@ -249,8 +249,9 @@ const (
 type fmLayout struct {
 	cols, rows int
 	pw, ph     vg.Length // panel image size
-	lh         vg.Length // label height
+	lh         vg.Length // label height (the tallest fitted label, plus a gap)
 	gridW      vg.Length
+	labels     []fitted // the panel labels fitted to the panel width
 }
 
 func (l fmLayout) gridH() vg.Length {
@@ -269,13 +270,35 @@ func (p *fmPlan) layout(w vg.Length) fmLayout {
 	pw := (gridW - vg.Length(cols-1)*fmGap) / vg.Length(cols)
 	pw = min(pw, 240)
 	ph := pw * vg.Length(p.h) / vg.Length(p.w)
-	lh := textStyle(sansFont, smallSize, 0, 0).Height("c0") + 2
-	return fmLayout{cols: cols, rows: (n + cols - 1) / cols, pw: pw, ph: ph, lh: lh, gridW: gridW}
+	l := fmLayout{cols: cols, rows: (n + cols - 1) / cols, pw: pw, ph: ph, gridW: gridW}
+	// Labels wider than a panel ("window 12" over a 40-point mask) shrink, then wrap onto a
+	// second line: neighbours never overlap.
+	l.lh = textStyle(sansFont, smallSize, 0, 0).Height("c0")
+	for i := range p.maps {
+		f := fitText(p.panelName(i, pw), sansFont, smallSize, minPanelSize, pw, 2)
+		l.labels = append(l.labels, f)
+		l.lh = max(l.lh, f.height())
+	}
+	l.lh += 2
+	return l
+}
+
+// panelName is panel i's label: the channel's name, with its own range when each channel
+// has its own scale and the range fits the panel width.
+func (p *fmPlan) panelName(i int, pw vg.Length) string {
+	name := p.names[i]
+	if p.f.PerChannel {
+		if ranged := fmt.Sprintf("%s [%.2g, %.2g]", name, p.ranges[i][0], p.ranges[i][1]); textWidth(sansFont, smallSize, ranged) <= pw {
+			name = ranged
+		}
+	}
+	return name
 }
 
 func (p *fmPlan) heightFor(w vg.Length) vg.Length {
 	l := p.layout(w)
-	return 2*margin + titleHeight(p.title()) + noteHeight(p.note) + max(l.gridH(), l.lh+l.barH())
+	inner := w - 2*margin
+	return 2*margin + titleHeight(p.title(), inner) + noteHeight(p.note, inner) + max(l.gridH(), l.lh+l.barH())
 }
 
 func (p *fmPlan) draw(dc draw.Canvas) {
@@ -287,28 +310,26 @@ func (p *fmPlan) draw(dc draw.Canvas) {
 	used := vg.Length(l.cols)*l.pw + vg.Length(l.cols-1)*fmGap
 	x0 := dc.Min.X + (l.gridW-used)/2
 	top := dc.Max.Y
-	label := textStyle(sansFont, smallSize, draw.XCenter, draw.YTop)
-	scale := blockScale(max(p.w, p.h), max(l.pw, l.ph))
+	sx, sy := blockScales(p.h, p.w, l.pw, l.ph)
 	for i, m := range p.maps {
 		r, c := i/l.cols, i%l.cols
 		px := x0 + vg.Length(c)*(l.pw+fmGap)
 		py := top - vg.Length(r)*(l.lh+l.ph+fmGap)
 		lo, hi := p.lo, p.hi
-		name := p.names[i]
 		if p.f.PerChannel {
 			lo, hi = widen(p.ranges[i][0], p.ranges[i][1])
 			if p.f.Symmetric {
 				mx := math.Max(math.Abs(lo), math.Abs(hi))
 				lo, hi = -mx, mx
 			}
-			if ranged := fmt.Sprintf("%s [%.2g, %.2g]", name, p.ranges[i][0], p.ranges[i][1]); label.Width(ranged) <= l.pw {
-				name = ranged
-			}
 		}
-		dc.FillText(label, vg.Point{X: px + l.pw/2, Y: py}, name)
-		img := heatImage(m, p.h, p.w, newLUT(p.cm, lo, hi), scale)
+		// Labels sit on the panel's top edge, whatever their number of lines.
+		label := l.labels[i]
+		dc.FillText(label.style(draw.XCenter, draw.YBottom), vg.Point{X: px + l.pw/2, Y: py - l.lh + 1}, label.text())
+		img := heatImage(m, p.h, p.w, newLUT(p.cm, lo, hi), sx, sy)
 		rect := vg.Rectangle{Min: vg.Point{X: px, Y: py - l.lh - l.ph}, Max: vg.Point{X: px + l.pw, Y: py - l.lh}}
 		dc.DrawImage(rect, img)
+		markArea(dc, areaPanel, rect, p.h, p.w)
 		dc.StrokeLines(lineStyle(color.Gray{Y: 160}, 0.5), []vg.Point{
 			rect.Min, {X: rect.Max.X, Y: rect.Min.Y}, rect.Max, {X: rect.Min.X, Y: rect.Max.Y}, rect.Min,
 		})

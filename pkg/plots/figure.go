@@ -85,14 +85,23 @@ func size(f Figure, p plan) (w, h vg.Length) {
 	return w, p.heightFor(w)
 }
 
-// drawPlan draws p on c, turning gonum/plot's panics (it panics on degenerate data) into
-// errors.
+// Background is the colour every figure is drawn on. Figures carry their own opaque
+// background because JupyterLab shows an SVG as an <img>: the document cannot see the page's
+// theme (no inherited colour, no CSS variables; prefers-color-scheme follows the browser, not
+// JupyterLab's theme setting), so a transparent figure with dark text is unreadable on the dark
+// theme. A white card reads the same in every theme, in exported files and on paper.
+var Background color.Color = color.White
+
+// drawPlan draws p on c over the figure's background, turning gonum/plot's panics (it panics
+// on degenerate data) into errors.
 func drawPlan(p plan, dc draw.Canvas) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("draw: %v", r)
 		}
 	}()
+	r := dc.Rectangle
+	dc.FillPolygon(Background, []vg.Point{r.Min, {X: r.Max.X, Y: r.Min.Y}, r.Max, {X: r.Min.X, Y: r.Max.Y}})
 	p.draw(dc)
 	return nil
 }
@@ -108,7 +117,7 @@ func renderSVG(f Figure) ([]byte, error) {
 // renderSVGPlan draws an already planned figure, so that showing one converts its data once.
 func renderSVGPlan(f Figure, p plan) ([]byte, error) {
 	w, h := size(f, p)
-	c := vgsvg.New(w, h)
+	c := &svgMarks{Canvas: vgsvg.New(w, h)}
 	if err := drawPlan(p, draw.New(c)); err != nil {
 		return nil, err
 	}
@@ -116,19 +125,21 @@ func renderSVGPlan(f Figure, p plan) ([]byte, error) {
 	if _, err := c.WriteTo(&buf); err != nil {
 		return nil, fmt.Errorf("write svg: %w", err)
 	}
-	return polishSVG(buf.Bytes()), nil
+	return withAreas(polishSVG(buf.Bytes()), c.areas), nil
 }
 
 // polishSVG adjusts gonum's SVG for browsers: fallbacks for the Liberation fonts it measures
 // text with (Arial and Helvetica have the same metrics) instead of the browser's default
-// serif; pixelated scaling of embedded raster images so that heatmap cells stay square
-// instead of being blurred; and the right media type on those images (gonum labels its PNG
-// data as image/jpg, which strict viewers reject).
+// serif; raster images that fill exactly the rectangle they are placed in (SVG's default,
+// preserveAspectRatio "xMidYMid meet", would keep the raster's own aspect ratio and shrink a
+// 5×1024 heatmap to one row of its axes, a colour bar to a line), scaled pixelated so that
+// heatmap cells stay crisp instead of being blurred; and the right media type on those
+// images (gonum labels its PNG data as image/jpg, which strict viewers reject).
 func polishSVG(svg []byte) []byte {
 	s := string(svg)
 	s = strings.ReplaceAll(s, "font-family:Liberation Sans;", "font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")
 	s = strings.ReplaceAll(s, "font-family:Liberation Serif;", "font-family:'Liberation Serif','Times New Roman',Times,serif;")
-	s = strings.ReplaceAll(s, "<image ", `<image style="image-rendering:pixelated" `)
+	s = strings.ReplaceAll(s, "<image ", `<image preserveAspectRatio="none" style="image-rendering:pixelated" `)
 	s = strings.ReplaceAll(s, "data:image/jpg;base64,iVBOR", "data:image/png;base64,iVBOR")
 	return []byte(s)
 }
@@ -143,7 +154,7 @@ func renderPNG(f Figure) ([]byte, error) {
 
 func renderPNGPlan(f Figure, p plan) ([]byte, error) {
 	w, h := size(f, p)
-	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96*PNGScale), vgimg.UseBackgroundColor(color.White))
+	c := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(96*PNGScale), vgimg.UseBackgroundColor(Background))
 	if err := drawPlan(p, draw.New(c)); err != nil {
 		return nil, err
 	}
@@ -273,41 +284,62 @@ func textStyle(f font.Font, size vg.Length, xa text.XAlignment, ya text.YAlignme
 // margin is the space around every figure, in points.
 const margin = vg.Length(6)
 
-// drawTitle writes a bold title centred at the top of dc and returns the canvas below it.
+// drawTitle writes a bold title centred at the top of dc, fitted to its width (see
+// [fitTitle]), and returns the canvas below it.
 func drawTitle(dc draw.Canvas, title string) draw.Canvas {
-	if title == "" {
+	return drawFitted(dc, fitTitle(title, dc.Max.X-dc.Min.X), color.Black)
+}
+
+// drawFitted writes a fitted text centred at the top of dc and returns the canvas below it.
+func drawFitted(dc draw.Canvas, f fitted, c color.Color) draw.Canvas {
+	if len(f.lines) == 0 {
 		return dc
 	}
-	sty := textStyle(boldFont, titleSize, draw.XCenter, draw.YTop)
-	dc.FillText(sty, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y}, title)
-	dc.Max.Y -= sty.Height(title) + 4
+	sty := f.style(draw.XCenter, draw.YTop)
+	sty.Color = c
+	dc.FillText(sty, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y}, f.text())
+	dc.Max.Y -= f.height() + 4
 	return dc
 }
 
-// drawNote writes a small grey line centred at the top of dc and returns the canvas below it.
+// noteColor is the grey of notes under titles: 7.4:1 against the white background.
+var noteColor = color.Gray{Y: 80}
+
+// fitNote fits a note line (the small grey text under a title) into width.
+func fitNote(note string, width vg.Length) fitted {
+	return fitText(note, sansFont, smallSize, minPanelSize, width, 3)
+}
+
+// drawNote writes a small grey note centred at the top of dc and returns the canvas below it.
 func drawNote(dc draw.Canvas, note string) draw.Canvas {
-	if note == "" {
-		return dc
-	}
-	sty := textStyle(sansFont, smallSize, draw.XCenter, draw.YTop)
-	sty.Color = color.Gray{Y: 80}
-	dc.FillText(sty, vg.Point{X: (dc.Min.X + dc.Max.X) / 2, Y: dc.Max.Y}, note)
-	dc.Max.Y -= sty.Height(note) + 4
-	return dc
+	return drawFitted(dc, fitNote(note, dc.Max.X-dc.Min.X), noteColor)
 }
 
-func titleHeight(title string) vg.Length {
+// titleHeight is the height drawTitle takes for title at width w.
+func titleHeight(title string, w vg.Length) vg.Length {
+	f := fitTitle(title, w)
+	if len(f.lines) == 0 {
+		return 0
+	}
+	return f.height() + 4
+}
+
+// titleExtra is how much taller the title is at width w than on one line: charts whose
+// height follows their width add it, so that a wrapped title does not squeeze the plot.
+func titleExtra(title string, w vg.Length) vg.Length {
 	if title == "" {
 		return 0
 	}
-	return textStyle(boldFont, titleSize, 0, 0).Height(title) + 4
+	return max(0, titleHeight(title, w)-textStyle(boldFont, titleSize, 0, 0).Height(title)-4)
 }
 
-func noteHeight(note string) vg.Length {
-	if note == "" {
+// noteHeight is the height drawNote takes for note at width w.
+func noteHeight(note string, w vg.Length) vg.Length {
+	f := fitNote(note, w)
+	if len(f.lines) == 0 {
 		return 0
 	}
-	return textStyle(sansFont, smallSize, 0, 0).Height(note) + 4
+	return f.height() + 4
 }
 
 // inset returns dc shrunk by m on every side.

@@ -96,7 +96,7 @@ func (p *gridPlan) rowHeights(w vg.Length) []vg.Length {
 }
 
 func (p *gridPlan) heightFor(w vg.Length) vg.Length {
-	h := titleHeight(p.g.Title) + 2*margin
+	h := titleHeight(p.g.Title, w-2*margin) + 2*margin
 	for i, rh := range p.rowHeights(w) {
 		if i > 0 {
 			h += gridGap

@@ -156,9 +156,11 @@ func (p *heatPlan) summary() string {
 	return fmt.Sprintf("%s: %d×%d matrix, colour range [%.4g, %.4g]", title, p.rows, p.cols, p.lo, p.hi)
 }
 
+// plot returns the heatmap's axes without a title: the title is drawn above them, fitted to
+// the figure's width.
 func (p *heatPlan) plot() *plot.Plot {
-	title, xl, yl, _ := p.labels()
-	pl := newPlot(title, xl, yl)
+	_, xl, yl, _ := p.labels()
+	pl := newPlot("", xl, yl)
 	imageAxes(pl, p.rows, p.cols, p.h.XTicks, p.h.YTicks)
 	return pl
 }
@@ -180,22 +182,26 @@ func (p *heatPlan) fit(w vg.Length) (vg.Length, vg.Length) {
 
 func (p *heatPlan) heightFor(w vg.Length) vg.Length {
 	_, h := p.fit(w)
-	return h + 2*margin
+	title, _, _, _ := p.labels()
+	return h + 2*margin + titleHeight(title, w-2*margin)
 }
 
 func (p *heatPlan) draw(dc draw.Canvas) {
 	dc = inset(dc, margin)
 	w := dc.Max.X - dc.Min.X + 2*margin
+	title, _, _, _ := p.labels()
+	dc = drawTitle(dc, title)
 	pw, ph := p.fit(w)
 	x0 := dc.Min.X + (dc.Max.X-dc.Min.X-pw-p.barWidth())/2
 	y1 := dc.Max.Y
 	pc := sub(dc, x0, y1-ph, x0+pw, y1)
 
 	pl := p.plot()
+	fitTicks(pl, pc)
 	dataC := pl.DataCanvas(pc)
 	l := newLUT(p.cm, p.lo, p.hi)
-	scale := blockScale(max(p.rows, p.cols), max(dataC.Max.X-dataC.Min.X, dataC.Max.Y-dataC.Min.Y))
-	pl.Add(rasterPlotter(heatImage(p.vals, p.rows, p.cols, l, scale), p.rows, p.cols))
+	sx, sy := blockScales(p.rows, p.cols, dataC.Max.X-dataC.Min.X, dataC.Max.Y-dataC.Min.Y)
+	pl.Add(rasterPlotter(heatImage(p.vals, p.rows, p.cols, l, sx, sy), p.rows, p.cols))
 	if p.h.GridEvery > 0 {
 		pl.Add(gridLines{rows: p.rows, cols: p.cols, every: p.h.GridEvery, shift: p.h.GridShift,
 			style: lineStyle(color.White, 1)})
@@ -204,6 +210,7 @@ func (p *heatPlan) draw(dc draw.Canvas) {
 		pl.Add(cellValues{p: p, l: l})
 	}
 	pl.Draw(pc)
+	markArea(dc, areaHeatmap, dataC.Rectangle, p.rows, p.cols)
 
 	if !p.h.NoColorBar {
 		_, _, _, bar := p.labels()
@@ -211,33 +218,41 @@ func (p *heatPlan) draw(dc draw.Canvas) {
 	}
 }
 
-// cellValues prints each cell's value at its centre, black or white for contrast.
+// cellValues prints each cell's value at its centre, black or white for contrast, all in one
+// size: the largest (up to the tick labels') at which the widest value fits its cell. When
+// that is too small to read, no value is printed: a table with gaps would look like missing
+// data.
 type cellValues struct {
 	p *heatPlan
 	l *lut
 }
 
+// minValueSize is the smallest size, in points, at which cell values are printed.
+const minValueSize = 5
+
 // Plot implements plot.Plotter.
 func (cv cellValues) Plot(c draw.Canvas, pl *plot.Plot) {
 	trX, trY := pl.Transforms(&c)
 	cellW, cellH := trX(1)-trX(0), trY(1)-trY(0)
-	size := min(tickSize, min(cellW, cellH)*0.45)
-	if size < 4 {
-		return // unreadable
+	size := min(tickSize, cellH*0.6)
+	texts := make([]string, len(cv.p.vals))
+	var widest vg.Length
+	for i, v := range cv.p.vals {
+		texts[i] = fmt.Sprintf(cv.p.format, v)
+		widest = max(widest, textWidth(sansFont, size, texts[i]))
+	}
+	if room := cellW * 0.9; widest > room {
+		size *= room / widest
+	}
+	if size < minValueSize {
+		return
 	}
 	sty := textStyle(sansFont, size, draw.XCenter, draw.YCenter)
 	for r := range cv.p.rows {
 		for col := range cv.p.cols {
-			v := cv.p.vals[r*cv.p.cols+col]
-			txt := fmt.Sprintf(cv.p.format, v)
-			if sty.Width(txt) > cellW*0.95 {
-				continue
-			}
-			sty.Color = color.Black
-			if luminance(cv.l.at(v)) < 0.5 {
-				sty.Color = color.White
-			}
-			c.FillText(sty, vg.Point{X: trX(float64(col) + 0.5), Y: trY(float64(cv.p.rows-r) - 0.5)}, txt)
+			i := r*cv.p.cols + col
+			sty.Color = textColorOn(cv.l.at(cv.p.vals[i]))
+			c.FillText(sty, vg.Point{X: trX(float64(col) + 0.5), Y: trY(float64(cv.p.rows-r) - 0.5)}, texts[i])
 		}
 	}
 }

@@ -30,8 +30,8 @@ func TestHeatmapStructure(t *testing.T) {
 		t.Fatalf("%d images, want the matrix and its colour bar", len(d.images))
 	}
 	m, bar := d.images[0], d.images[1]
-	if m.pxW*6 != m.pxH*10 {
-		t.Errorf("matrix raster %d×%d px, want the 10:6 shape of the data", m.pxW, m.pxH)
+	if m.pxW%10 != 0 || m.pxH%6 != 0 || m.pxW < 10*2 || m.pxH < 6*2 {
+		t.Errorf("matrix raster %d×%d px, want whole blocks of pixels per cell of the 6×10 data", m.pxW, m.pxH)
 	}
 	if !near(m.w/m.h, 10.0/6, 0.02) {
 		t.Errorf("matrix drawn %g×%g, want square cells", m.w, m.h)

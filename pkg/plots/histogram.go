@@ -158,7 +158,9 @@ func (p *histPlan) key() []keyEntry {
 	return entries
 }
 
-func (p *histPlan) heightFor(w vg.Length) vg.Length { return w/2 + keyHeight(p.key(), w-2*margin) }
+func (p *histPlan) heightFor(w vg.Length) vg.Length {
+	return w/2 + keyHeight(p.key(), w-2*margin) + titleExtra(p.title(), w-2*margin)
+}
 
 func (p *histPlan) draw(dc draw.Canvas) {
 	dc = inset(dc, margin)
@@ -199,6 +201,7 @@ func (p *histPlan) draw(dc draw.Canvas) {
 			}
 		}
 	}
+	fitTicks(pl, dc)
 	pl.Draw(dc)
 }
 

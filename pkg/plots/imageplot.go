@@ -16,8 +16,8 @@ func imageAxes(p *plot.Plot, rows, cols int, xLabels, yLabels []string) {
 	p.X.Min, p.X.Max = 0, float64(cols)
 	p.Y.Min, p.Y.Max = 0, float64(rows)
 	p.X.Padding, p.Y.Padding = 0, 0
-	p.X.Tick.Marker = indexTicks(cols, 16, xLabels, func(i int) float64 { return float64(i) + 0.5 })
-	p.Y.Tick.Marker = indexTicks(rows, 16, yLabels, func(i int) float64 { return float64(rows-i) - 0.5 })
+	p.X.Tick.Marker = cellTicks(cols, xLabels, func(i int) float64 { return float64(i) + 0.5 })
+	p.Y.Tick.Marker = cellTicks(rows, yLabels, func(i int) float64 { return float64(rows-i) - 0.5 })
 	if longest(xLabels) > 3 {
 		// Long labels (token names) would overlap side by side: stand them up.
 		p.X.Tick.Label.Rotation = 1.5708
@@ -41,10 +41,12 @@ func rasterPlotter(img image.Image, rows, cols int) *plotter.Image {
 
 // fitImagePlot sizes a plot whose data area must have the given aspect (height / width):
 // as wide as avail allows unless the data area would be taller than maxDataH, in which case
-// it gets narrower. A very flat raster gets a data area at least minDataH tall (its cells
-// then are not square) so that it stays visible. It returns the plot's outer size.
+// it gets narrower. A very flat raster gets a data area at least minDataH tall, a very tall
+// one a data area at least minDataW wide (its cells then are not square) so that it stays
+// visible; the raster is stretched to fill whatever area it gets. It returns the plot's outer
+// size.
 func fitImagePlot(p *plot.Plot, avail vg.Length, aspect float64, maxDataH vg.Length) (w, h vg.Length) {
-	const minDataH = 110
+	const minDataH, minDataW = 110, 40
 	const probeH = 1000
 	probe := draw.Canvas{Rectangle: vg.Rectangle{Max: vg.Point{X: avail, Y: probeH}}}
 	dc := p.DataCanvas(probe)
@@ -57,6 +59,7 @@ func fitImagePlot(p *plot.Plot, avail vg.Length, aspect float64, maxDataH vg.Len
 		dataW = dataH / vg.Length(aspect)
 	}
 	dataH = max(dataH, min(minDataH, dataW))
+	dataW = min(max(dataW, minDataW), avail-overX)
 	return dataW + overX, dataH + overY
 }
 

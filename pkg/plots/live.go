@@ -58,10 +58,14 @@ func (l *LiveCurves) ID() string { return l.handle.ID() }
 
 // Add appends (x, y) to the named series and redraws if Interval has passed since the last
 // redraw (the first point is drawn at once).
-func (l *LiveCurves) Add(series string, x, y float64) {
+func (l *LiveCurves) Add(series string, x, y float64) { l.AddMetric("", series, x, y) }
+
+// AddMetric appends (x, y) to the named series of a metric (see [Series.Metric]: each metric
+// gets its own labelled panel) and redraws like Add.
+func (l *LiveCurves) AddMetric(metric, series string, x, y float64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.curves.Add(series, x, y)
+	l.curves.AddMetric(metric, series, x, y)
 	l.pending = true
 	now := l.opts.Now()
 	if !l.handle.Shown() || now.Sub(l.last) >= l.opts.Interval {
@@ -86,10 +90,11 @@ func (l *LiveCurves) Curves() Curves {
 	c.Series = make([]Series, len(l.curves.Series))
 	for i, s := range l.curves.Series {
 		c.Series[i] = Series{
-			Name: s.Name,
-			X:    append([]float64(nil), s.X...),
-			Y:    append([]float64(nil), s.Y...),
-			Err:  append([]float64(nil), s.Err...),
+			Name:   s.Name,
+			Metric: s.Metric,
+			X:      append([]float64(nil), s.X...),
+			Y:      append([]float64(nil), s.Y...),
+			Err:    append([]float64(nil), s.Err...),
 		}
 		if s.Err == nil {
 			c.Series[i].Err = nil

@@ -252,8 +252,10 @@ func (p *overlayPlan) key() []keyEntry {
 }
 
 func (p *overlayPlan) heightFor(w vg.Length) vg.Length {
-	_, h := fitImagePlot(p.plotFor(), w-2*margin, float64(p.h)/float64(p.w), 460)
-	return h + 2*margin + keyHeight(p.key(), w-2*margin)
+	pl := p.plotFor()
+	pl.Title.Text = ""
+	_, h := fitImagePlot(pl, w-2*margin, float64(p.h)/float64(p.w), 460)
+	return h + 2*margin + keyHeight(p.key(), w-2*margin) + titleHeight(p.title, w-2*margin)
 }
 
 func (p *overlayPlan) draw(dc vgdraw.Canvas) {
@@ -266,6 +268,7 @@ func (p *overlayPlan) draw(dc vgdraw.Canvas) {
 	pw, ph := fitImagePlot(pl, dc.Max.X-dc.Min.X, float64(p.h)/float64(p.w), 460)
 	x0 := dc.Min.X + (dc.Max.X-dc.Min.X-pw)/2
 	pc := sub(dc, x0, dc.Max.Y-ph, x0+pw, dc.Max.Y)
+	fitTicks(pl, pc)
 	dataC := pl.DataCanvas(pc)
 	scale := blockScale(max(p.w, p.h), max(dataC.Max.X-dataC.Min.X, dataC.Max.Y-dataC.Min.Y))
 	var img image.Image = p.img
@@ -278,4 +281,5 @@ func (p *overlayPlan) draw(dc vgdraw.Canvas) {
 			style: lineStyle(color.NRGBA{R: 255, G: 255, B: 255, A: 230}, 1.2, 4, 2)})
 	}
 	pl.Draw(pc)
+	markArea(dc, areaHeatmap, dataC.Rectangle, p.h, p.w)
 }

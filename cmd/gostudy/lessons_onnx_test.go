@@ -52,6 +52,8 @@ func TestLessonModelsExport(t *testing.T) {
 		{"bottleneck", map[string]string{"arch": "convnext", "blocks": "[1,1,3]", "stem": "resnet", "pad_downsample": "true",
 			"weight_decay": "0.05", "schedule": "constant"}},
 		{"windowattention", map[string]string{"warmup_steps": "1"}},
+		{"hygiene", map[string]string{}},
+		{"hygiene", map[string]string{"stem": "patch", "block": "convnext", "norm": "layer"}},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {

@@ -124,7 +124,8 @@ type Event struct {
 	// EventSkip).
 	Metrics map[string]float64
 	// Detail is a sentence for the user (EventCorrupt: what was corrupt, where it was kept,
-	// and what the run does instead).
+	// and what the run does instead; EventSkip: that the run was trained from other code than
+	// the checkout's now, see [StaleCode]; empty when there is nothing to say).
 	Detail string
 }
 
@@ -513,13 +514,45 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	return rec, nil
 }
 
-// skip reports a run found done and returns its record.
+// skip reports a run found done and returns its record. A run is found by its config and seed
+// only, so the event's Detail says when the record was made from other code than the checkout's
+// now (or with uncommitted changes): the numbers may not be what this code would give.
 func (r *runner[C]) skip(prev *Record) *Record {
 	r.rec = prev
 	ev := r.event(EventSkip)
 	ev.Metrics = prev.Final
+	ev.Detail = StaleCode(prev.GitCommit, GitCommit())
 	r.opts.emit(ev)
 	return prev
+}
+
+// StaleCode says, in a sentence, why a record made at commit recorded may not describe the code
+// at commit now (both as [GitCommitIn] gives them): "" when both name the same clean commit or
+// either is unknown.
+func StaleCode(recorded, now string) string {
+	switch {
+	case recorded == "unknown" || now == "unknown" || recorded == "" || now == "":
+		return ""
+	case recorded != now:
+		return fmt.Sprintf("trained at commit %s, the code is now at %s: its results may not be this code's "+
+			"(train it again with Options.Restart)", shortCommit(recorded), shortCommit(now))
+	case strings.HasSuffix(now, "+dirty"):
+		return fmt.Sprintf("trained with uncommitted changes on %s, and there are uncommitted changes now: "+
+			"nothing says they are the same changes", shortCommit(recorded))
+	}
+	return ""
+}
+
+// shortCommit shortens a commit hash to 12 digits, keeping a "+dirty" suffix.
+func shortCommit(c string) string {
+	hash, dirty, _ := strings.Cut(c, "+")
+	if len(hash) > 12 {
+		hash = hash[:12]
+	}
+	if dirty != "" {
+		return hash + "+" + dirty
+	}
+	return hash
 }
 
 // saveLatest saves the resumable checkpoint (with the record inside), then publishes the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
@@ -14,15 +15,14 @@ import (
 	"github.com/gomlx/gomlx/ml/train"
 	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/gostudy/gostudy/lessons/lesson"
+	"github.com/gostudy/gostudy/pkg/backend"
 )
 
 // Divergence is one run's first steps on two backends (the notes' "Colab vs server"): what the
 // same seed gives each of them, and how far two copies of the same initial weights drift apart
 // when both train on the same batches.
 type Divergence struct {
-	// Ref and Other are the backends' names ("xla:cpu", "go").
-	Ref, Other string
-	Seed       int64
+	Seed int64
 	// SeedInit compares the initial weights each backend draws from the same seed.
 	SeedInit WeightDiff
 	// LogitsMaxAbs is the largest |Δ| of the logits of identical weights on the same images,
@@ -65,7 +65,7 @@ func Diverge(ctx context.Context, ref, other compute.Backend, cfg RunConfig, see
 		if steps <= 0 {
 			return nil, fmt.Errorf("diverge: %d steps", steps)
 		}
-		d := &Divergence{Ref: ref.Name(), Other: other.Name(), Seed: seed}
+		d := &Divergence{Seed: seed}
 		_, valSet, _, err := cfg.Splits()
 		if err != nil {
 			return nil, err
@@ -93,10 +93,10 @@ func Diverge(ctx context.Context, ref, other compute.Backend, cfg RunConfig, see
 		defer ownStore.Finalize()
 		refLogits, err := logits(ref, refStore) // creates and initializes ref's variables
 		if err != nil {
-			return nil, fmt.Errorf("logits on %s: %w", d.Ref, err)
+			return nil, fmt.Errorf("logits on %s: %w", ref.Name(), err)
 		}
 		if _, err := logits(other, ownStore); err != nil {
-			return nil, fmt.Errorf("logits on %s: %w", d.Other, err)
+			return nil, fmt.Errorf("logits on %s: %w", other.Name(), err)
 		}
 		if d.SeedInit, err = Weights(refStore, ownStore); err != nil {
 			return nil, err
@@ -109,7 +109,7 @@ func Diverge(ctx context.Context, ref, other compute.Backend, cfg RunConfig, see
 
 		otherLogits, err := logits(other, otherStore)
 		if err != nil {
-			return nil, fmt.Errorf("logits on %s: %w", d.Other, err)
+			return nil, fmt.Errorf("logits on %s: %w", other.Name(), err)
 		}
 		for i := range refLogits {
 			d.LogitsMaxAbs = max(d.LogitsMaxAbs, math.Abs(float64(refLogits[i]-otherLogits[i])))
@@ -260,4 +260,16 @@ func ReduceSum(b compute.Backend, values []float32) (float32, error) {
 		}
 		return tensors.ToScalar[float32](out), nil
 	})
+}
+
+// pureGo is the pure-Go backend, opened once.
+var pureGo = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig(backend.Go) })
+
+// PureGo returns the pure-Go backend ("go"), the second machine of section 2.
+func PureGo() (compute.Backend, error) {
+	b, err := pureGo()
+	if err != nil {
+		return nil, fmt.Errorf("open the pure-Go backend: %w", err)
+	}
+	return b, nil
 }

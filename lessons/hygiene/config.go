@@ -36,11 +36,11 @@ type Config struct {
 // steps per run), 20 seeds, 10 + 10 for the init-vs-data study, five arms × 5 seeds, 100
 // steps on the pure-Go backend (about an hour on two cores). Quick: 4,096 images × 2 epochs
 // (128 steps), 10 seeds, 3 + 3, three arms × 2 seeds, 12 go steps (about five minutes). Test:
-// 1,024 images × 1 epoch, 3 seeds, 2 + 2, three arms × 1 seed, 4 go steps.
+// 1,024 images × 1 epoch, 2 seeds, 2 + 2, three arms × 1 seed, 4 go steps.
 func ForBudget(b lesson.Budget) Config {
 	run := RunConfig{
 		Train:    experiment.Train{Epochs: 3, BatchSize: 64, LearningRate: 3e-3, LogEvery: 1},
-		Net:      Net{Stem: StemConv, Block: BlockBasic, Norm: NormBatch, Width: 8, Blocks: 1, Kernel: 7},
+		Net:      Net{Stem: StemConv, Block: BlockBasic, Norm: NormBatch, Width: 8, Blocks: 1, Kernel: 3},
 		DataSeed: -1,
 		MNIST:    lesson.MNIST{TrainSize: 20000, ValSize: 2000, TestSize: 0},
 	}
@@ -51,7 +51,7 @@ func ForBudget(b lesson.Budget) Config {
 	return Config{
 		Budget:       b,
 		Run:          run,
-		Seeds:        lesson.Pick(b, 3, 10, 20),
+		Seeds:        lesson.Pick(b, 2, 10, 20),
 		SourceSeeds:  lesson.Pick(b, 2, 3, 10),
 		CompareSeeds: lesson.Pick(b, 1, 2, 5),
 		CompareArms:  lesson.Pick(b, 3, 3, 5),

@@ -81,7 +81,7 @@ func TestEveryNetBuilds(t *testing.T) {
 	for _, stem := range []string{StemConv, StemPatch} {
 		for _, block := range []string{BlockBasic, BlockConvNeXt} {
 			for _, norm := range []string{NormBatch, NormLayer} {
-				n := Net{Stem: stem, Block: block, Norm: norm, Width: 8, Blocks: 1, Kernel: 7}
+				n := Net{Stem: stem, Block: block, Norm: norm, Width: 8, Blocks: 1, Kernel: 3}
 				store := model.NewStore()
 				out, err := model.MustNewExec(b, store, func(scope *model.Scope, x *graph.Node) *graph.Node {
 					return n.Logits(scope, x)
@@ -282,7 +282,7 @@ func TestDivergeGoVsXLA(t *testing.T) {
 		t.Fatal(err)
 	}
 	if d.SeedInit.Rel < 0.5 || d.SeedInit.Differ == 0 {
-		t.Errorf("same seed on %s and %s: initial weights %+v, want unrelated draws", d.Ref, d.Other, d.SeedInit)
+		t.Errorf("same seed on xla and go: initial weights %+v, want unrelated draws", d.SeedInit)
 	}
 	if d.LogitsMaxAbs > 1e-4*d.LogitsScale {
 		t.Errorf("identical weights: logits differ by %g (scale %g)", d.LogitsMaxAbs, d.LogitsScale)
@@ -379,6 +379,22 @@ func TestSeedStatistics(t *testing.T) {
 	s := Sources{Init: experiment.NewStat([]float64{0, 2}), Data: experiment.NewStat([]float64{0, 1, 2})}
 	if got := s.InitShare(); math.Abs(got-2.0/3) > 1e-12 { // σ² 2 vs 1
 		t.Errorf("init share %v, want 2/3", got)
+	}
+	if got := s.Larger(); got != lesson.WithinNoise { // 1.41 vs 1 from 2 and 3 values
+		t.Errorf("σ from 2 and 3 values: %q, want within noise", got)
+	}
+	many := func(sd float64) experiment.Stat {
+		v := make([]float64, 50)
+		for i := range v {
+			v[i] = sd * float64(i%2*2-1) // ±sd
+		}
+		return experiment.NewStat(v)
+	}
+	if got := (Sources{Init: many(3), Data: many(1)}).Larger(); got != "initial weights" {
+		t.Errorf("σ 3 vs 1 from 50 values each: %q", got)
+	}
+	if got := (Sources{Init: many(1), Data: many(3)}).Larger(); got != "data order" {
+		t.Errorf("σ 1 vs 3 from 50 values each: %q", got)
 	}
 }
 

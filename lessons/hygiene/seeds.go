@@ -130,6 +130,22 @@ func (s Sources) InitShare() float64 {
 	return vi / (vi + vd)
 }
 
+// Larger names the source whose σ is larger by more than twice the standard error of the
+// difference of the two σ (each σ's standard error is σ·[StdRelErr]): "initial weights", "data
+// order", or [lesson.WithinNoise].
+func (s Sources) Larger() string {
+	ei, ed := s.Init.Std*StdRelErr(s.Init.N()), s.Data.Std*StdRelErr(s.Data.N())
+	d := s.Init.Std - s.Data.Std
+	switch {
+	case math.Abs(d) <= 2*math.Sqrt(ei*ei+ed*ed) || math.IsNaN(d):
+		return lesson.WithinNoise
+	case d > 0:
+		return "initial weights"
+	default:
+		return "data order"
+	}
+}
+
 // StdRelErr is the relative standard error of a standard deviation estimated from n values of
 // a normal distribution, 1/√(2(n−1)): with five seeds a measured σ is uncertain by about 35%.
 func StdRelErr(n int) float64 {

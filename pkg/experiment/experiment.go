@@ -252,7 +252,11 @@ type runner[C any] struct {
 	dir     string
 	backend compute.Backend
 
-	rec          *Record
+	rec *Record
+	// resumable is the record (JSON) as of the last resumable checkpoint or the session's start:
+	// what an interrupted run with adaptive data (Data.Adapt) resumes from.
+	resumable    []byte
+	adaptive     bool
 	sessionStart time.Time
 	baseWall     float64
 	stepsDone    int // steps trained in this session
@@ -363,6 +367,11 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	if data.StepsPerEpoch > 0 {
 		r.totalSteps = data.StepsPerEpoch * r.ts.Epochs
 	}
+	r.adaptive = data.Adapt != nil
+	if r.adaptive && r.ts.CheckpointEvery > 0 {
+		return nil, fmt.Errorf("experiment %s: data that adapts to the model resumes from epoch ends only: "+
+			"checkpoint_every must be 0, got %d", e.Name, r.ts.CheckpointEvery)
+	}
 
 	store, resumedFrom, ckptNotes, err := r.openState()
 	if err != nil {
@@ -399,6 +408,13 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	r.sessionStart = time.Now()
 	r.baseWall = rec.WallSeconds
 	if err := r.writeRecord(); err != nil {
+		return nil, err
+	}
+	if r.adaptive && rec.EpochStep > 0 {
+		return rec, r.fail(fmt.Errorf("resumed at step %d of epoch %d, but data that adapts to the model resumes "+
+			"from epoch ends only", rec.EpochStep, rec.Epoch))
+	}
+	if err := r.markResumable(); err != nil {
 		return nil, err
 	}
 	if resumed {
@@ -440,8 +456,30 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		return ctx.Err()
 	})
 
+	var predict Predictor
+	if r.adaptive {
+		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+			return e.Model(scope, r.cfg, inputs)
+		})
+		if err != nil {
+			return rec, r.fail(fmt.Errorf("build the predictor for adaptive data: %w", err))
+		}
+		defer exec.Finalize()
+		predict = func(inputs ...*tensors.Tensor) ([]*tensors.Tensor, error) {
+			args := make([]any, len(inputs))
+			for i, x := range inputs {
+				args[i] = x
+			}
+			return exec.Call(args...)
+		}
+	}
 	for rec.Epoch < r.ts.Epochs {
 		epoch, skip := rec.Epoch, rec.EpochStep
+		if r.adaptive {
+			if err := data.Adapt(epoch, predict); err != nil {
+				return rec, r.stop(ctx, store, fmt.Errorf("adapt the data to epoch %d: %w", epoch, err))
+			}
+		}
 		ds := &ctxDataset{ctx: ctx, name: e.Name + "/train", seq: func() iter.Seq2[train.Batch, error] {
 			return skipBatches(data.Train(epoch), skip)
 		}}
@@ -535,7 +573,7 @@ func StaleCode(recorded, now string) string {
 		return ""
 	case recorded != now:
 		return fmt.Sprintf("trained at commit %s, the code is now at %s: its results may not be this code's "+
-			"(train it again with Options.Restart)", shortCommit(recorded), shortCommit(now))
+			"(train it again: Options.Restart, or gostudy ablate -retrain)", shortCommit(recorded), shortCommit(now))
 	case strings.HasSuffix(now, "+dirty"):
 		return fmt.Sprintf("trained with uncommitted changes on %s, and there are uncommitted changes now: "+
 			"nothing says they are the same changes", shortCommit(recorded))
@@ -566,6 +604,9 @@ func (r *runner[C]) saveLatest(store *model.Store) error {
 	if err := r.writeRecord(); err != nil {
 		return err
 	}
+	if err := r.markResumable(); err != nil {
+		return err
+	}
 	if err := pruneCheckpoints(filepath.Join(r.dir, ckptDirName), name); err != nil {
 		return err
 	}
@@ -583,6 +624,29 @@ func (r *runner[C]) writeRecord() error {
 	return writeJSONAtomic(filepath.Join(r.dir, recordFile), r.rec)
 }
 
+// markResumable remembers the record as it is now, the state a run with adaptive data resumes
+// from (called at the session's start and at every resumable checkpoint).
+func (r *runner[C]) markResumable() error {
+	if !r.adaptive {
+		return nil
+	}
+	b, err := json.Marshal(r.rec)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	r.resumable = b
+	return nil
+}
+
+// rewind returns a copy of the record as of the last resumable state.
+func (r *runner[C]) rewind() (*Record, error) {
+	var back Record
+	if err := json.Unmarshal(r.resumable, &back); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return &back, nil
+}
+
 // stop ends a run early. When ctx was cancelled the steps of this session are saved (so an
 // interrupt loses nothing) and the record says interrupted; otherwise the run failed.
 func (r *runner[C]) stop(ctx context.Context, store *model.Store, err error) error {
@@ -591,6 +655,20 @@ func (r *runner[C]) stop(ctx context.Context, store *model.Store, err error) err
 	}
 	r.rec.Status = StatusInterrupted
 	r.rec.Error = ctx.Err().Error()
+	if r.adaptive && r.rec.EpochStep > 0 {
+		// Adaptive data cannot resume mid-epoch: the run goes back to its last resumable
+		// checkpoint, and the record says so.
+		back, rerr := r.rewind()
+		if rerr != nil {
+			return errors.Join(fmt.Errorf("run %s interrupted: %w", r.dir, ctx.Err()), rerr)
+		}
+		back.Status, back.Error = StatusInterrupted, ctx.Err().Error()
+		r.rec = back
+		if werr := r.writeRecord(); werr != nil {
+			return errors.Join(fmt.Errorf("run %s interrupted: %w", r.dir, ctx.Err()), werr)
+		}
+		return fmt.Errorf("run %s interrupted; it resumes at the start of epoch %d: %w", r.dir, r.rec.Epoch+1, ctx.Err())
+	}
 	// Before the first step of a session the Store has not pulled the loaded variables in
 	// yet and nothing changed since the last checkpoint: keep that one.
 	if r.stepsDone > 0 {

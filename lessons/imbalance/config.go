@@ -46,11 +46,11 @@ var (
 // 3 on 400 phantoms, 2 seeds (about five minutes). Test: 4,000 digits, 3 epochs, 1 seed.
 func ForBudget(b lesson.Budget) Config {
 	run := RunConfig{
-		Train:    experiment.Train{Epochs: lesson.Pick(b, 3, 5, 8), BatchSize: 64, LearningRate: 3e-3, LogEvery: 5},
+		Train:    experiment.Train{Epochs: lesson.Pick(b, 3, 5, 8), BatchSize: 32, LearningRate: 2e-3, LogEvery: 5},
 		Net:      Net{Widths: []int{16, 32}},
 		Sampling: armAll,
 		Ratio:    100,
-		MNIST: lesson.MNIST{TrainSize: lesson.Pick(b, 4000, 10000, 50000), ValSize: lesson.Pick(b, 500, 1000, 2000),
+		MNIST: lesson.MNIST{TrainSize: lesson.Pick(b, 6000, 12000, 50000), ValSize: lesson.Pick(b, 500, 1000, 2000),
 			TestSize: lesson.Pick(b, 1000, 2000, 0)},
 	}
 	ph := PhantomRunConfig{
@@ -59,7 +59,7 @@ func ForBudget(b lesson.Budget) Config {
 		Sampling:     armAll,
 		Minority:     int(phantom.Malignant),
 		MinorityKeep: 0.1,
-		Phantoms: lesson.Phantoms{ImageSize: 64, TrainSize: lesson.Pick(b, 240, 400, 1500), ValSize: 250,
+		Phantoms: lesson.Phantoms{ImageSize: 64, TrainSize: lesson.Pick(b, 400, 600, 1500), ValSize: 250,
 			TestSize: lesson.Pick(b, 250, 500, 1000), FlipH: true},
 	}
 	return Config{

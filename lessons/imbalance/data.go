@@ -111,6 +111,12 @@ func sampledData(s Sampling, name string, trainSrc batching.Source, labels []int
 	if err != nil {
 		return nil, err
 	}
+	// An epoch's last, partial batch is dropped (a new batch shape is a new compilation), so
+	// a sampler that keeps less than a batch would train on nothing.
+	if e := dyn.Expected(); e < float64(batch) {
+		return nil, fmt.Errorf("%s: the %s sampler keeps about %.0f of %d training samples per epoch, fewer than a batch of %d",
+			name, s.Label(), e, len(labels), batch)
+	}
 	trainDS, err := batching.New(name, trainSrc, batching.Options{BatchSize: batch, Seed: uint64(seed), Shuffle: true,
 		DropRemainder: true, Selector: dyn})
 	if err != nil {

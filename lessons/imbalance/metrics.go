@@ -121,12 +121,12 @@ func Predict(predict experiment.Predictor, set Images) (pred []int, pTrue []floa
 
 // padBatch returns x [n, ...] padded with zeros to [size, ...].
 func padBatch(x *tensors.Tensor, size int) (*tensors.Tensor, error) {
+	dims := append([]int(nil), x.Shape().Dimensions...) // before FinalizeAll, which clears the shape
 	flat, err := tensors.CopyFlatData[float32](x)
 	x.FinalizeAll()
 	if err != nil {
 		return nil, err
 	}
-	dims := append([]int(nil), x.Shape().Dimensions...)
 	per := len(flat) / dims[0]
 	dims[0] = size
 	return tensors.FromFlatDataAndDimensions(append(flat, make([]float32, (size*per)-len(flat))...), dims...), nil

@@ -40,26 +40,27 @@ var (
 )
 
 // ForBudget returns the lesson's configuration for a budget. Full: 50,000 training digits cut
-// to long tails of ratio 100 and 10 (about 12,400 and 21,400 images), 8 epochs, every sampler
-// at both ratios and on 1,500 phantoms, 3 seeds (about an hour on two cores). Quick: 10,000
-// digits (2,480 and 4,285 after the cut), 5 epochs, 5 samplers at ratio 100, 2 at ratio 10,
-// 3 on 400 phantoms, 2 seeds (about five minutes). Test: 4,000 digits, 3 epochs, 1 seed.
+// to long tails of ratio 100 and 10 (about 12,400 and 20,400 images), 8 epochs, every sampler
+// at both ratios and on 2,000 phantoms (32×32, 20 epochs), 3 seeds. Quick: 10,000 digits
+// (2,480 and 4,090 after the cut), 4 epochs, 5 samplers at ratio 100, 2 at ratio 10, 3 on 600
+// phantoms, 2 seeds (about five minutes on two cores). Test: 5,000 digits, 3 epochs, 2
+// samplers on 400 phantoms, 1 seed.
 func ForBudget(b lesson.Budget) Config {
 	run := RunConfig{
-		Train:    experiment.Train{Epochs: lesson.Pick(b, 3, 5, 8), BatchSize: 32, LearningRate: 2e-3, LogEvery: 5},
+		Train:    experiment.Train{Epochs: lesson.Pick(b, 3, 4, 8), BatchSize: 32, LearningRate: 2e-3, LogEvery: 5},
 		Net:      Net{Widths: []int{16, 32}},
 		Sampling: armAll,
 		Ratio:    100,
-		MNIST: lesson.MNIST{TrainSize: lesson.Pick(b, 6000, 12000, 50000), ValSize: lesson.Pick(b, 500, 1000, 2000),
+		MNIST: lesson.MNIST{TrainSize: lesson.Pick(b, 5000, 10000, 50000), ValSize: lesson.Pick(b, 500, 1000, 2000),
 			TestSize: lesson.Pick(b, 1000, 2000, 0)},
 	}
 	ph := PhantomRunConfig{
-		Train:        experiment.Train{Epochs: lesson.Pick(b, 3, 6, 10), BatchSize: 32, LearningRate: 2e-3, LogEvery: 5},
+		Train:        experiment.Train{Epochs: lesson.Pick(b, 8, 10, 20), BatchSize: 32, LearningRate: 3e-3, LogEvery: 5},
 		Net:          Net{Widths: []int{8, 16, 32}},
 		Sampling:     armAll,
 		Minority:     int(phantom.Malignant),
 		MinorityKeep: 0.1,
-		Phantoms: lesson.Phantoms{ImageSize: 64, TrainSize: lesson.Pick(b, 400, 600, 1500), ValSize: 250,
+		Phantoms: lesson.Phantoms{ImageSize: 32, TrainSize: lesson.Pick(b, 400, 600, 2000), ValSize: 250,
 			TestSize: lesson.Pick(b, 250, 500, 1000), FlipH: true},
 	}
 	return Config{
@@ -69,7 +70,7 @@ func ForBudget(b lesson.Budget) Config {
 		OtherRatio:  10,
 		OtherArms:   lesson.Pick(b, []Sampling{armAll, armF1}, []Sampling{armAll, armF1}, allSamplers),
 		Phantom:     ph,
-		PhantomArms: lesson.Pick(b, allSamplers[:3], []Sampling{armAll, armBalFull, armF1}, allSamplers),
+		PhantomArms: lesson.Pick(b, []Sampling{armAll, armBalFull}, []Sampling{armAll, armBalHalf, armF1}, allSamplers),
 		Seeds:       lesson.Pick(b, 1, 2, 3),
 		EasyQ:       0.99,
 	}

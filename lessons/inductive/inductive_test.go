@@ -123,3 +123,32 @@ func TestShiftBias(t *testing.T) {
 		t.Errorf("a %d-pixel shift cost the ViT %.3f and the ResNet %.3f", c.Shifts[len(c.Shifts)-1], drops[ArchViT], drops[ArchResNet])
 	}
 }
+
+// TestEquivariance: a 3×3 convolution commutes with every shift (up to rounding); the 4×4
+// patchify stem only with a shift of 4 pixels (one token), and is far from it at 1 to 3.
+func TestEquivariance(t *testing.T) {
+	b, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, testSet, err := ForBudget(lesson.Test).Run.Splits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := MeasureEquivariance(b, testSet, 8, []int{1, 2, 3, 4}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		t.Logf("%+v", r)
+		if r.Conv > 1e-5 {
+			t.Errorf("shift %d: conv off by %.2g", r.Shift, r.Conv)
+		}
+		if r.Shift == 4 && (r.Patch > 1e-5 || r.PatchMove != 1) {
+			t.Errorf("shift 4: patchify off by %.2g at a move of %d tokens", r.Patch, r.PatchMove)
+		}
+		if r.Shift < 4 && r.Patch < 0.2 {
+			t.Errorf("shift %d: patchify off by only %.2g", r.Shift, r.Patch)
+		}
+	}
+}

@@ -31,6 +31,9 @@ type RunConfig struct {
 	Arch string `json:"arch" help:"resnet, vit (patchify stem) or hybrid (ViT with a conv stem)"`
 	// Depth is the number of transformer blocks of the ViTs (ignored by the ResNet).
 	Depth int `json:"depth" help:"transformer blocks of vit and hybrid"`
+	// WarmupSteps ramps the learning rate up linearly from 0, then it follows a cosine to 0 at
+	// the last step (lesson 02's schedule, the ViT paper's §B.1), for every architecture.
+	WarmupSteps int `json:"warmup_steps" help:"linear warm-up steps before the cosine decay"`
 	lesson.MNIST
 }
 
@@ -42,8 +45,14 @@ func (c *RunConfig) Validate() error {
 	if c.Depth < 1 || c.BatchSize <= 0 || c.TrainSize < c.BatchSize {
 		return fmt.Errorf("depth %d, batch %d, train size %d: need depth ≥ 1 and at least one batch", c.Depth, c.BatchSize, c.TrainSize)
 	}
+	if c.WarmupSteps < 0 || c.WarmupSteps >= c.TotalSteps() {
+		return fmt.Errorf("warm-up of %d steps in a run of %d", c.WarmupSteps, c.TotalSteps())
+	}
 	return c.MNIST.Validate()
 }
+
+// TotalSteps is the number of training steps of the run.
+func (c RunConfig) TotalSteps() int { return c.Steps(c.BatchSize, c.Epochs) }
 
 // ViT is the ViT of the config: nn.ViTTiny28 (lesson 02's width, heads and MLP ratio, 4×4
 // patches, class token) with Depth blocks, and the conv stem for the hybrid.
@@ -82,17 +91,17 @@ type Config struct {
 
 // ForBudget returns the lesson's configuration for a budget. Full: 500 to 55,000 training
 // digits, 3,000 steps, 3 seeds. Quick: 500, 2,000 and 6,000 digits, 600 steps, 2 seeds. Test:
-// 500 and 2,000 digits, 150 steps, 1 seed.
+// 500 and 2,000 digits, 300 steps, 1 seed. Batches of 32, warm-up a tenth of the steps.
 func ForBudget(b lesson.Budget) Config {
 	sizes := lesson.Pick(b, []int{500, 2000}, []int{500, 2000, 6000}, []int{500, 2000, 6000, 20000, 55000})
 	run := RunConfig{
-		Train: experiment.Train{BatchSize: 50, LearningRate: 1e-3, LogEvery: 10},
+		Train: experiment.Train{BatchSize: 32, LearningRate: 3e-3, LogEvery: 10},
 		Arch:  ArchViT,
 		Depth: 2,
 		MNIST: lesson.MNIST{TrainSize: sizes[len(sizes)-1], ValSize: lesson.Pick(b, 500, 1000, 2000),
 			TestSize: lesson.Pick(b, 1000, 2000, 0)},
 	}
-	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 150, 600, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
+	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 300, 600, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
 		Shifts: []int{0, 1, 2, 3, 4}, ShiftImages: lesson.Pick(b, 500, 1000, 5000)}
 	c.Run = c.At(ArchViT, run.TrainSize)
 	return c
@@ -102,7 +111,9 @@ func ForBudget(b lesson.Budget) Config {
 func (c Config) At(arch string, size int) RunConfig {
 	r := c.Run
 	r.Arch, r.TrainSize = arch, size
-	r.Epochs = max(1, (c.Steps*r.BatchSize+size-1)/size)
+	perEpoch := max(1, size/r.BatchSize) // full batches only
+	r.Epochs = (c.Steps + perEpoch - 1) / perEpoch
+	r.WarmupSteps = c.Steps / 10
 	return r
 }
 

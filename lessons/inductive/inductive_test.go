@@ -86,8 +86,8 @@ func countInk(px []uint8) int {
 }
 
 // TestShiftBias trains the ResNet and the ViT on the test budget's largest size and measures
-// their accuracy under test-time shifts: both learn, and a shift of 4 pixels costs the ViT
-// more than the ResNet (the convolutions' translation equivariance, pooled globally).
+// their accuracy under test-time shifts: both learn, and shifts of 1–4 pixels cost the ViT
+// more than the ResNet on average (the convolutions' translation equivariance, pooled globally).
 func TestShiftBias(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: training skipped")
@@ -117,10 +117,10 @@ func TestShiftBias(t *testing.T) {
 		if pts[0].Acc < 0.6 {
 			t.Errorf("%s: accuracy %.3f unshifted: did not learn", a, pts[0].Acc)
 		}
-		drops[a] = pts[0].Acc - pts[len(pts)-1].Acc
+		drops[a] = ShiftDrop(pts)
 	}
 	if drops[ArchViT] <= drops[ArchResNet] {
-		t.Errorf("a %d-pixel shift cost the ViT %.3f and the ResNet %.3f", c.Shifts[len(c.Shifts)-1], drops[ArchViT], drops[ArchResNet])
+		t.Errorf("shifts of 1–4 pixels cost the ViT %.3f and the ResNet %.3f on average", drops[ArchViT], drops[ArchResNet])
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
+	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/nn"
@@ -20,8 +21,13 @@ func (c RunConfig) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
 	return nn.ViT(c.ViT())(scope, x)
 }
 
-// Model is the experiment's model function.
+// Model is the experiment's model function. When training it also sets the step's learning
+// rate: linear warm-up, then cosine decay (as lesson 02).
 func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Node {
+	if g := inputs[0].Graph(); scope.IsTraining(g) {
+		cosineschedule.New(scope, g, nn.DType).LearningRate(cfg.LearningRate).
+			WarmUpSteps(cfg.WarmupSteps).PeriodSteps(cfg.TotalSteps() - cfg.WarmupSteps).Done()
+	}
 	return []*graph.Node{cfg.Logits(scope, inputs[0])}
 }
 

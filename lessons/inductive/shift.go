@@ -84,3 +84,17 @@ func MeasureShift(ctx context.Context, b compute.Backend, store *model.Store, cf
 		return points, nil
 	})
 }
+
+// ShiftDrop is the mean accuracy lost over the nonzero shifts: points[0] (shift 0) minus the
+// mean of the others. A ViT with 4×4 patches loses less at 4 pixels (a whole-token move) than
+// at 2, so the mean over shifts, not the largest shift alone, says what shifting costs.
+func ShiftDrop(points []ShiftPoint) float64 {
+	if len(points) < 2 {
+		return 0
+	}
+	sum := 0.0
+	for _, p := range points[1:] {
+		sum += p.Acc
+	}
+	return points[0].Acc - sum/float64(len(points)-1)
+}

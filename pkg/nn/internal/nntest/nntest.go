@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gostudy/gostudy/internal/checkout"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/pkg/backend"
@@ -44,23 +46,9 @@ var (
 	backendsErr  []string
 )
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("getwd: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// repoRoot is the gostudy checkout holding the working directory (a test runs in its
+// package's folder).
+func repoRoot() (string, error) { return checkout.Find(checkout.Starts()...) }
 
 // RepoRoot returns the repository root (the directory with go.mod), failing the test if none.
 func RepoRoot(t testing.TB) string {

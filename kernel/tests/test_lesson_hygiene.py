@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 HASH = r"([0-9a-f]{40})"
@@ -21,10 +21,6 @@ HASH = r"([0-9a-f]{40})"
 def nb():
     with fresh_runs("hygiene-runs-"):
         yield execute_notebook("14-experiment-hygiene.ipynb", timeout=1200)
-
-
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
 
 
 def test_setup_reads_the_test_budget(nb):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 SAMPLERS = ("all samples", "balanced, power 0.5", "balanced, power 1", "dynamic by per-class F1", "dynamic by per-sample error")
@@ -21,10 +21,6 @@ SAMPLERS = ("all samples", "balanced, power 0.5", "balanced, power 1", "dynamic 
 def nb():
     with fresh_runs("imbalance-runs-"):
         yield execute_notebook("13-imbalance-sampling.ipynb", timeout=1200)
-
-
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
 
 
 def test_setup_and_long_tail(nb):

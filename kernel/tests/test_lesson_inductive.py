@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -20,10 +20,6 @@ NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 def nb():
     with fresh_runs("inductive-runs-"):
         yield execute_notebook("12-inductive-bias.ipynb", timeout=1200)
-
-
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
 
 
 def test_setup(nb):

@@ -85,8 +85,7 @@ func analyze(b compute.Backend, store *model.Store, rec *experiment.Record, logi
 			if err != nil {
 				return Scores{}, nil, err
 			}
-			_, labels := labelsOf(set)
-			s, err := Score(pred, labels, classes)
+			s, err := Score(pred, set.Labels(), classes)
 			return s, pTrue, err
 		}
 		if o.Test, _, err = score(testSet); err != nil {
@@ -114,34 +113,26 @@ func analyze(b compute.Backend, store *model.Store, rec *experiment.Record, logi
 // AnalyzeArms loads every run of a comparison on long-tailed MNIST (the runs under dir, ""
 // for lesson.RunsDir) and measures each: out[arm][seed].
 func AnalyzeArms(b compute.Backend, results []lesson.Result[RunConfig], dir string, easyQ float64) ([][]Outcome, error) {
-	out := make([][]Outcome, len(results))
-	for i, r := range results {
-		for _, rec := range r.Summary.Records {
-			t, err := lesson.Load(Experiment, r.Config, rec.Seed, dir)
-			if err != nil {
-				return nil, err
-			}
-			o, err := Analyze(b, t, easyQ)
-			t.Close()
-			if err != nil {
-				return nil, fmt.Errorf("arm %q, seed %d: %w", r.Name, rec.Seed, err)
-			}
-			out[i] = append(out[i], o)
-		}
-	}
-	return out, nil
+	return analyzeArms(Experiment, results, dir, func(t *lesson.Trained[RunConfig]) (Outcome, error) { return Analyze(b, t, easyQ) })
 }
 
 // AnalyzePhantomArms is [AnalyzeArms] for the phantom study.
 func AnalyzePhantomArms(b compute.Backend, results []lesson.Result[PhantomRunConfig], dir string, easyQ float64) ([][]Outcome, error) {
+	return analyzeArms(PhantomExperiment, results, dir, func(t *lesson.Trained[PhantomRunConfig]) (Outcome, error) {
+		return AnalyzePhantoms(b, t, easyQ)
+	})
+}
+
+func analyzeArms[C any](e *experiment.Experiment[C], results []lesson.Result[C], dir string,
+	measure func(*lesson.Trained[C]) (Outcome, error)) ([][]Outcome, error) {
 	out := make([][]Outcome, len(results))
 	for i, r := range results {
 		for _, rec := range r.Summary.Records {
-			t, err := lesson.Load(PhantomExperiment, r.Config, rec.Seed, dir)
+			t, err := lesson.Load(e, r.Config, rec.Seed, dir)
 			if err != nil {
 				return nil, err
 			}
-			o, err := AnalyzePhantoms(b, t, easyQ)
+			o, err := measure(t)
 			t.Close()
 			if err != nil {
 				return nil, fmt.Errorf("arm %q, seed %d: %w", r.Name, rec.Seed, err)

@@ -37,6 +37,9 @@ func (m MNISTImages) Batch(first, n int) (*tensors.Tensor, []int, error) {
 	return x, labels, nil
 }
 
+// Labels are the digits' labels, in order.
+func (m MNISTImages) Labels() []int { return m.Set.LabelsInt() }
+
 // PhantomImages are phantoms to classify (see [Images]).
 type PhantomImages struct{ Samples []*phantom.Sample }
 
@@ -65,6 +68,9 @@ func (p PhantomImages) Batch(first, n int) (*tensors.Tensor, []int, error) {
 	}
 	return b.Inputs[0], out, nil
 }
+
+// Labels are the phantoms' classes, in order.
+func (p PhantomImages) Labels() []int { return PhantomLabels(p.Samples) }
 
 // PhantomLabels are the classes of phantoms.
 func PhantomLabels(samples []*phantom.Sample) []int {
@@ -137,8 +143,7 @@ func sampledData(s Sampling, name string, trainSrc batching.Source, labels []int
 			if err != nil {
 				return err
 			}
-			_, valLabels := labelsOf(valImages)
-			sc, err := Score(pred, valLabels, classes)
+			sc, err := Score(pred, valImages.Labels(), classes)
 			if err != nil {
 				return err
 			}
@@ -166,21 +171,6 @@ func sampledData(s Sampling, name string, trainSrc batching.Source, labels []int
 		}
 	}
 	return d, nil
-}
-
-// labelsOf returns the labels of every image of a set, in order.
-func labelsOf(set Images) (int, []int) {
-	var out []int
-	for first := 0; first < set.Len(); first += lesson.EvalBatch {
-		n := min(lesson.EvalBatch, set.Len()-first)
-		x, l, err := set.Batch(first, n)
-		if err != nil {
-			return 0, nil
-		}
-		x.FinalizeAll()
-		out = append(out, l...)
-	}
-	return len(out), out
 }
 
 // LongTail returns the long-tailed training digits of an MNIST config: digit c keeps

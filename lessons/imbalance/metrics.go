@@ -80,6 +80,8 @@ type Images interface {
 	Len() int
 	// Batch returns images first … first+n−1 as the model's input, with their labels.
 	Batch(first, n int) (*tensors.Tensor, []int, error)
+	// Labels returns every image's label, in order.
+	Labels() []int
 }
 
 // Predict runs predict over every image of set, lesson.EvalBatch at a time, and returns the

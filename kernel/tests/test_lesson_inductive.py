@@ -2,7 +2,7 @@
 through the gostudy kernel at the test budget; its printed claims and figures are asserted.
 
 Section 1 is exact (a convolution commutes with a shift; the patchify stem only with a whole-patch
-shift). The training sections are one seed of 300 steps, so they are asserted only where the effect
+shift). Section 4 (token uniformity at initialization) is asserted with wide margins. The training sections are one seed of 300 steps, so they are asserted only where the effect
 is large at that size (the ResNet ahead of the ViT at both sizes, the ResNet losing less to shifts,
 the ViT doing better at a whole-token shift than at 2 pixels) and every comparison must say it has
 no verdict. Runs go to a fresh folder."""
@@ -67,8 +67,19 @@ def test_shifted_digits(nb):
     assert "Measured in section 3" in markdown(nb["summary-3"])
 
 
+def test_token_uniformity(nb):
+    text = cell_text(nb["uniformity"])
+    assert "cos((1, 0), (2, 0)) = 1.000, cos((1, 0), (0, 1)) = 0.000" in text, text
+    attn, full, noskip, nomlp = floats(r"measured: attention only " + NUM + r" after 8 blocks, with both " + NUM
+                                       + r"; without the skip alone " + NUM + r", without the MLP alone " + NUM, text)
+    # At initialization attention alone makes the tokens one vector; the skip connections keep them apart.
+    assert attn > 0.9 and noskip > 0.9 and full < 0.8 and nomlp < 0.8, text
+    assert "Mean pairwise token cosine after each block" in svg_texts(svgs(nb["uniformity"])[0])
+    assert "the skip connections kept them apart" in markdown(nb["summary-4"])
+
+
 def test_questions_answered(nb):
     text = cell_text(nb["answers"])
-    for q in ("Q1", "Q2", "Q3", "Q4"):
+    for q in ("Q1", "Q2", "Q3", "Q4", "Q5"):
         assert re.search(r"^" + q + r"\. ", text, re.M), q
     assert "one seed: no verdict" in text

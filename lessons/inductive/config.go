@@ -87,6 +87,9 @@ type Config struct {
 	// Shifts are the test-time shifts in pixels, 0 first; ShiftImages the test digits shifted.
 	Shifts      []int
 	ShiftImages int
+	// UniformityDepth is the depth of the ViT whose token uniformity is measured at
+	// initialization, on UniformityImages test digits.
+	UniformityDepth, UniformityImages int
 }
 
 // ForBudget returns the lesson's configuration for a budget. Full: 500 to 55,000 training
@@ -102,7 +105,8 @@ func ForBudget(b lesson.Budget) Config {
 			TestSize: lesson.Pick(b, 1000, 2000, 0)},
 	}
 	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 300, 600, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
-		Shifts: []int{0, 1, 2, 3, 4}, ShiftImages: lesson.Pick(b, 500, 1000, 5000)}
+		Shifts: []int{0, 1, 2, 3, 4}, ShiftImages: lesson.Pick(b, 500, 1000, 5000),
+		UniformityDepth: 8, UniformityImages: lesson.Pick(b, 8, 16, 64)}
 	c.Run = c.At(ArchViT, run.TrainSize)
 	return c
 }
@@ -130,6 +134,9 @@ func (c Config) SweepArms(arch string) []lesson.Arm[RunConfig] {
 func (c Config) Validate() error {
 	if len(c.Sizes) < 2 || !slices.IsSorted(c.Sizes) || c.Steps < 1 || c.Seeds < 1 {
 		return fmt.Errorf("sizes %v (want two or more, ascending), steps %d, seeds %d", c.Sizes, c.Steps, c.Seeds)
+	}
+	if c.UniformityDepth < 1 || c.UniformityImages < 1 {
+		return fmt.Errorf("uniformity: depth %d, %d images", c.UniformityDepth, c.UniformityImages)
 	}
 	if len(c.Shifts) < 2 || c.Shifts[0] != 0 || c.ShiftImages < 1 || c.ShiftImages > c.Run.Tests() {
 		return fmt.Errorf("shifts %v (want 0 first), %d shifted images of %d", c.Shifts, c.ShiftImages, c.Run.Tests())

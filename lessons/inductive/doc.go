@@ -12,6 +12,10 @@
 //     lesson 02's settings (nn.ViTTiny28, fewer blocks), the hybrid differing in its stem only.
 //   - [Config] and [ForBudget]: the training sizes of the sweep and the shifts, per budget;
 //     [Config.SweepArms] the runs of the sweep, each trained for the same number of steps.
-//   - [Shifted] (a digit set moved by whole pixels, background filled in) and [MeasureShift]
-//     (a trained run's accuracy at each shift).
+//   - [MeasureEquivariance]: a 3×3 convolution vs the 4×4 patchify stem under pixel shifts.
+//   - [Shifted] (a digit set moved by whole pixels, background filled in), [MeasureShift]
+//     (a trained run's accuracy at each shift) and [ShiftDrop].
+//   - [MeasureUniformity]: the notes' "token uniformity without skip connection and FFN",
+//     the mean pairwise token cosine per block of a ViT at initialization, with and without
+//     its skip connections and MLPs (nn.ViTConfig's NoSkip and NoMLP).
 package inductive

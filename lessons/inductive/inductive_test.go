@@ -2,9 +2,11 @@ package inductive
 
 import (
 	"context"
+	"math"
 	"slices"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/datasets/mnist"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/backend"
@@ -150,5 +152,49 @@ func TestEquivariance(t *testing.T) {
 		if r.Shift < 4 && r.Patch < 0.2 {
 			t.Errorf("shift %d: patchify off by only %.2g", r.Shift, r.Patch)
 		}
+	}
+}
+
+// TestUniformity: at initialization, attention alone drives a deep ViT's tokens towards one
+// vector (mean pairwise cosine near 1 after 8 blocks), and the skip connections keep them
+// apart; a hand-made pair of tokens checks the cosine itself.
+func TestUniformity(t *testing.T) {
+	same := tensors.FromFlatDataAndDimensions([]float32{1, 0, 2, 0, 0, 1}, 1, 3, 2)
+	if c, err := meanPairCosine(same); err != nil || math.Abs(c-1.0/3) > 1e-9 {
+		t.Errorf("cosine of (1,0), (2,0), (0,1) = %v, want (1 + 0 + 0)/3; %v", c, err)
+	}
+	if testing.Short() {
+		t.Skip("-short: four ViTs compiled")
+	}
+	b, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, testSet, err := ForBudget(lesson.Test).Run.Splits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _, err := lesson.Digits(testSet, 0, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := ForBudget(lesson.Test).Run.ViT()
+	v.Depth = 8
+	us, err := MeasureUniformity(b, v, x, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]float64{}
+	for _, u := range us {
+		t.Logf("%-15s %.3f", u.Variant, u.Cosine)
+		if len(u.Cosine) != v.Depth+1 {
+			t.Fatalf("%s: %d values, want %d", u.Variant, len(u.Cosine), v.Depth+1)
+		}
+		last[u.Variant] = u.Cosine[v.Depth]
+	}
+	// Measured: without skips the tokens are one vector after two blocks, MLP or not; with
+	// skips they stay about half-alike, MLP or not.
+	if last[VariantAttention] < 0.9 || last[VariantNoSkip] < 0.9 || last[VariantFull] > 0.8 || last[VariantNoMLP] > 0.8 {
+		t.Errorf("after %d blocks: %v", v.Depth, last)
 	}
 }

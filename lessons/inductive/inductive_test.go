@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/datasets/mnist"
 	"github.com/gostudy/gostudy/lessons/lesson"
@@ -129,14 +130,7 @@ func TestShiftBias(t *testing.T) {
 // TestEquivariance: a 3×3 convolution commutes with every shift (up to rounding); the 4×4
 // patchify stem only with a shift of 4 pixels (one token), and is far from it at 1 to 3.
 func TestEquivariance(t *testing.T) {
-	b, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, testSet, err := ForBudget(lesson.Test).Run.Splits()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, testSet := backendAndTestDigits(t)
 	rows, err := MeasureEquivariance(b, testSet, 8, []int{1, 2, 3, 4}, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -166,14 +160,7 @@ func TestUniformity(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: four ViTs compiled")
 	}
-	b, err := backend.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, testSet, err := ForBudget(lesson.Test).Run.Splits()
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, testSet := backendAndTestDigits(t)
 	x, _, err := lesson.Digits(testSet, 0, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -197,4 +184,18 @@ func TestUniformity(t *testing.T) {
 	if last[VariantAttention] < 0.9 || last[VariantNoSkip] < 0.9 || last[VariantFull] > 0.8 || last[VariantNoMLP] > 0.8 {
 		t.Errorf("after %d blocks: %v", v.Depth, last)
 	}
+}
+
+// backendAndTestDigits is the default backend and the test budget's test digits.
+func backendAndTestDigits(t *testing.T) (compute.Backend, *mnist.Set) {
+	t.Helper()
+	b, err := backend.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, testSet, err := ForBudget(lesson.Test).Run.Splits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, testSet
 }

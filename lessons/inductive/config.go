@@ -93,10 +93,10 @@ type Config struct {
 }
 
 // ForBudget returns the lesson's configuration for a budget. Full: 500 to 55,000 training
-// digits, 3,000 steps, 3 seeds. Quick: 500, 2,000 and 6,000 digits, 600 steps, 2 seeds. Test:
+// digits, 3,000 steps, 3 seeds. Quick: 500 and 4,000 digits, 400 steps, 2 seeds. Test:
 // 500 and 2,000 digits, 300 steps, 1 seed. Batches of 32, warm-up a tenth of the steps.
 func ForBudget(b lesson.Budget) Config {
-	sizes := lesson.Pick(b, []int{500, 2000}, []int{500, 2000, 6000}, []int{500, 2000, 6000, 20000, 55000})
+	sizes := lesson.Pick(b, []int{500, 2000}, []int{500, 4000}, []int{500, 2000, 6000, 20000, 55000})
 	run := RunConfig{
 		Train: experiment.Train{BatchSize: 32, LearningRate: 3e-3, LogEvery: 10},
 		Arch:  ArchViT,
@@ -104,7 +104,7 @@ func ForBudget(b lesson.Budget) Config {
 		MNIST: lesson.MNIST{TrainSize: sizes[len(sizes)-1], ValSize: lesson.Pick(b, 500, 1000, 2000),
 			TestSize: lesson.Pick(b, 1000, 2000, 0)},
 	}
-	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 300, 600, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
+	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 300, 400, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
 		Shifts: []int{0, 1, 2, 3, 4}, ShiftImages: lesson.Pick(b, 500, 1000, 5000),
 		UniformityDepth: 8, UniformityImages: lesson.Pick(b, 8, 16, 64)}
 	c.Run = c.At(ArchViT, run.TrainSize)

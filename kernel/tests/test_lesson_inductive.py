@@ -50,7 +50,7 @@ def test_data_hunger(nb):
         assert re.search(rf"at {n} images: vit vs resnet [-+][0-9.]+ points \(one seed: no verdict\); hybrid vs vit [-+][0-9.]+ points "
                          r"\(one seed: no verdict\)", text), text
     assert re.search(r"claim the ViT needs more data than the CNN — measured: the ResNet leads by [-+][0-9.]+ points at 500 images", text)
-    assert "Test accuracy against training images" in svg_texts(svgs(nb["hunger"])[0])
+    assert "Test accuracy against training images" in svg_texts(svgs(nb["hunger"])[-1])  # [0] is the live loss chart
     assert "Measured in section 2" in markdown(nb["summary-2"])
 
 

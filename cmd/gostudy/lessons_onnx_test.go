@@ -54,8 +54,8 @@ func TestLessonModelsExport(t *testing.T) {
 		{"windowattention", map[string]string{"warmup_steps": "1"}},
 		{"hygiene", map[string]string{}},
 		{"hygiene", map[string]string{"stem": "patch", "block": "convnext", "norm": "layer"}},
-		{"inductive", map[string]string{"arch": "resnet"}},
-		{"inductive", map[string]string{"arch": "hybrid", "depth": "1"}},
+		{"inductive", map[string]string{"arch": "resnet", "warmup_steps": "1"}},
+		{"inductive", map[string]string{"arch": "hybrid", "depth": "1", "warmup_steps": "1"}},
 		{"imbalance", map[string]string{"ratio": "10", "train_size": "500", "sampler": "f1", "floor": "0.05"}},
 		{"imbalance-phantoms", map[string]string{"train_size": "300", "image_size": "32", "sampler": "error", "floor": "0.1"}},
 	}

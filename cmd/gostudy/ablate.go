@@ -284,6 +284,9 @@ func progressPrinter(quiet bool) experiment.Progress {
 			fmt.Fprintf(os.Stderr, "WARNING %s seed %d: %s\n", ev.RunDir, ev.Seed, ev.Detail)
 		case experiment.EventSkip:
 			fmt.Fprintf(os.Stderr, "%s seed %d: done before %s\n", ev.RunDir, ev.Seed, fmtMetrics(ev.Metrics))
+			if ev.Detail != "" {
+				fmt.Fprintf(os.Stderr, "  note: %s\n", ev.Detail)
+			}
 		case experiment.EventStart:
 			fmt.Fprintf(os.Stderr, "%s seed %d: start\n", ev.RunDir, ev.Seed)
 		case experiment.EventResume:

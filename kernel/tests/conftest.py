@@ -152,6 +152,11 @@ def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
+def markdown(cell):
+    """Everything a cell displayed as Markdown (display.Markdown), concatenated."""
+    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
+
+
 def svgs(cell):
     """Every SVG document a notebook cell showed (displays and its result), parsed, in order."""
     import xml.etree.ElementTree as ET

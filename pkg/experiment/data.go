@@ -29,7 +29,20 @@ type Data struct {
 	// Test is evaluated once, with the best checkpoint, for the run's final metrics. When nil
 	// the final metrics are computed on Val.
 	Test train.Dataset
+	// Adapt, when set, is called at the start of every epoch, before Train draws the epoch's
+	// batches, with a [Predictor] that runs the model as trained so far: data that adapts to
+	// the model — dynamic sampling by per-class F1 or by per-sample error — updates its
+	// sampling here. Train is then a function of the epoch and of what Adapt saw, so a run with
+	// Adapt saves resumable checkpoints at epoch ends only (CheckpointEvery must be 0) and an
+	// interrupted one resumes at the start of the interrupted epoch, where Adapt sees the same
+	// weights again and the epoch is trained again from there.
+	Adapt func(epoch int, predict Predictor) error
 }
+
+// Predictor runs the model being trained, in evaluation mode (BatchNorm's running statistics,
+// no dropout), on one batch of inputs and returns the model function's outputs, which the
+// caller owns. The weights are the current ones.
+type Predictor func(inputs ...*tensors.Tensor) ([]*tensors.Tensor, error)
 
 // ctxDataset wraps a train.Dataset so that iteration stops with ctx's error as soon as ctx is
 // cancelled, which is how a running evaluation is interrupted between batches.

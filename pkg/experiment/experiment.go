@@ -124,7 +124,8 @@ type Event struct {
 	// EventSkip).
 	Metrics map[string]float64
 	// Detail is a sentence for the user (EventCorrupt: what was corrupt, where it was kept,
-	// and what the run does instead).
+	// and what the run does instead; EventSkip: that the run was trained from other code than
+	// the checkout's now, see [StaleCode]; empty when there is nothing to say).
 	Detail string
 }
 
@@ -251,7 +252,11 @@ type runner[C any] struct {
 	dir     string
 	backend compute.Backend
 
-	rec          *Record
+	rec *Record
+	// resumable is the record (JSON) as of the last resumable checkpoint or the session's start:
+	// what an interrupted run with adaptive data (Data.Adapt) resumes from.
+	resumable    []byte
+	adaptive     bool
 	sessionStart time.Time
 	baseWall     float64
 	stepsDone    int // steps trained in this session
@@ -362,6 +367,11 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	if data.StepsPerEpoch > 0 {
 		r.totalSteps = data.StepsPerEpoch * r.ts.Epochs
 	}
+	r.adaptive = data.Adapt != nil
+	if r.adaptive && r.ts.CheckpointEvery > 0 {
+		return nil, fmt.Errorf("experiment %s: data that adapts to the model resumes from epoch ends only: "+
+			"checkpoint_every must be 0, got %d", e.Name, r.ts.CheckpointEvery)
+	}
 
 	store, resumedFrom, ckptNotes, err := r.openState()
 	if err != nil {
@@ -398,6 +408,13 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	r.sessionStart = time.Now()
 	r.baseWall = rec.WallSeconds
 	if err := r.writeRecord(); err != nil {
+		return nil, err
+	}
+	if r.adaptive && rec.EpochStep > 0 {
+		return rec, r.fail(fmt.Errorf("resumed at step %d of epoch %d, but data that adapts to the model resumes "+
+			"from epoch ends only", rec.EpochStep, rec.Epoch))
+	}
+	if err := r.markResumable(); err != nil {
 		return nil, err
 	}
 	if resumed {
@@ -439,8 +456,30 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 		return ctx.Err()
 	})
 
+	var predict Predictor
+	if r.adaptive {
+		exec, err := model.NewExec(backend, store, func(scope *model.Scope, inputs []*graph.Node) []*graph.Node {
+			return e.Model(scope, r.cfg, inputs)
+		})
+		if err != nil {
+			return rec, r.fail(fmt.Errorf("build the predictor for adaptive data: %w", err))
+		}
+		defer exec.Finalize()
+		predict = func(inputs ...*tensors.Tensor) ([]*tensors.Tensor, error) {
+			args := make([]any, len(inputs))
+			for i, x := range inputs {
+				args[i] = x
+			}
+			return exec.Call(args...)
+		}
+	}
 	for rec.Epoch < r.ts.Epochs {
 		epoch, skip := rec.Epoch, rec.EpochStep
+		if r.adaptive {
+			if err := data.Adapt(epoch, predict); err != nil {
+				return rec, r.stop(ctx, store, fmt.Errorf("adapt the data to epoch %d: %w", epoch, err))
+			}
+		}
 		ds := &ctxDataset{ctx: ctx, name: e.Name + "/train", seq: func() iter.Seq2[train.Batch, error] {
 			return skipBatches(data.Train(epoch), skip)
 		}}
@@ -513,13 +552,45 @@ func (r *runner[C]) run(ctx context.Context) (rec *Record, err error) {
 	return rec, nil
 }
 
-// skip reports a run found done and returns its record.
+// skip reports a run found done and returns its record. A run is found by its config and seed
+// only, so the event's Detail says when the record was made from other code than the checkout's
+// now (or with uncommitted changes): the numbers may not be what this code would give.
 func (r *runner[C]) skip(prev *Record) *Record {
 	r.rec = prev
 	ev := r.event(EventSkip)
 	ev.Metrics = prev.Final
+	ev.Detail = StaleCode(prev.GitCommit, GitCommit())
 	r.opts.emit(ev)
 	return prev
+}
+
+// StaleCode says, in a sentence, why a record made at commit recorded may not describe the code
+// at commit now (both as [GitCommitIn] gives them): "" when both name the same clean commit or
+// either is unknown.
+func StaleCode(recorded, now string) string {
+	switch {
+	case recorded == "unknown" || now == "unknown" || recorded == "" || now == "":
+		return ""
+	case recorded != now:
+		return fmt.Sprintf("trained at commit %s, the code is now at %s: its results may not be this code's "+
+			"(train it again: Options.Restart, or gostudy ablate -retrain)", shortCommit(recorded), shortCommit(now))
+	case strings.HasSuffix(now, "+dirty"):
+		return fmt.Sprintf("trained with uncommitted changes on %s, and there are uncommitted changes now: "+
+			"nothing says they are the same changes", shortCommit(recorded))
+	}
+	return ""
+}
+
+// shortCommit shortens a commit hash to 12 digits, keeping a "+dirty" suffix.
+func shortCommit(c string) string {
+	hash, dirty, _ := strings.Cut(c, "+")
+	if len(hash) > 12 {
+		hash = hash[:12]
+	}
+	if dirty != "" {
+		return hash + "+" + dirty
+	}
+	return hash
 }
 
 // saveLatest saves the resumable checkpoint (with the record inside), then publishes the
@@ -531,6 +602,9 @@ func (r *runner[C]) saveLatest(store *model.Store) error {
 		return err
 	}
 	if err := r.writeRecord(); err != nil {
+		return err
+	}
+	if err := r.markResumable(); err != nil {
 		return err
 	}
 	if err := pruneCheckpoints(filepath.Join(r.dir, ckptDirName), name); err != nil {
@@ -550,6 +624,29 @@ func (r *runner[C]) writeRecord() error {
 	return writeJSONAtomic(filepath.Join(r.dir, recordFile), r.rec)
 }
 
+// markResumable remembers the record as it is now, the state a run with adaptive data resumes
+// from (called at the session's start and at every resumable checkpoint).
+func (r *runner[C]) markResumable() error {
+	if !r.adaptive {
+		return nil
+	}
+	b, err := json.Marshal(r.rec)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	r.resumable = b
+	return nil
+}
+
+// rewind returns a copy of the record as of the last resumable state.
+func (r *runner[C]) rewind() (*Record, error) {
+	var back Record
+	if err := json.Unmarshal(r.resumable, &back); err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	return &back, nil
+}
+
 // stop ends a run early. When ctx was cancelled the steps of this session are saved (so an
 // interrupt loses nothing) and the record says interrupted; otherwise the run failed.
 func (r *runner[C]) stop(ctx context.Context, store *model.Store, err error) error {
@@ -558,6 +655,20 @@ func (r *runner[C]) stop(ctx context.Context, store *model.Store, err error) err
 	}
 	r.rec.Status = StatusInterrupted
 	r.rec.Error = ctx.Err().Error()
+	if r.adaptive && r.rec.EpochStep > 0 {
+		// Adaptive data cannot resume mid-epoch: the run goes back to its last resumable
+		// checkpoint, and the record says so.
+		back, rerr := r.rewind()
+		if rerr != nil {
+			return errors.Join(fmt.Errorf("run %s interrupted: %w", r.dir, ctx.Err()), rerr)
+		}
+		back.Status, back.Error = StatusInterrupted, ctx.Err().Error()
+		r.rec = back
+		if werr := r.writeRecord(); werr != nil {
+			return errors.Join(fmt.Errorf("run %s interrupted: %w", r.dir, ctx.Err()), werr)
+		}
+		return fmt.Errorf("run %s interrupted; it resumes at the start of epoch %d: %w", r.dir, r.rec.Epoch+1, ctx.Err())
+	}
 	// Before the first step of a session the Store has not pulled the loaded variables in
 	// yet and nothing changed since the last checkpoint: keep that one.
 	if r.stepsDone > 0 {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -192,19 +191,33 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// GitCommit returns the commit checked out in the current directory's repository, with
-// "+dirty" when tracked files have changes, falling back to the VCS stamp Go embeds in binaries,
-// and to "unknown". It is computed once per process.
-var GitCommit = sync.OnceValue(gitCommit)
+// GitCommit is [GitCommitIn] of the current directory: what a run's record names as its code.
+// It is computed at every call (two git commands, milliseconds), not once per process: the
+// notebook kernel's runner lives for a whole session, and a record made after the user
+// committed or edited files must say so.
+func GitCommit() string { return GitCommitIn("") }
 
-func gitCommit() string {
-	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+// GitCommitIn returns the commit checked out in the repository that holds dir ("" means the
+// current directory), with "+dirty" when tracked files differ from it. Outside a repository it
+// falls back, for the current directory only, to the VCS stamp Go embeds in binaries, and then
+// to "unknown".
+func GitCommitIn(dir string) string {
+	git := func(args ...string) ([]byte, error) {
+		if dir != "" {
+			args = append([]string{"-C", dir}, args...)
+		}
+		return exec.Command("git", args...).Output()
+	}
+	if out, err := git("rev-parse", "HEAD"); err == nil {
 		commit := strings.TrimSpace(string(out))
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil &&
+		if st, err := git("status", "--porcelain", "--untracked-files=no"); err == nil &&
 			len(strings.TrimSpace(string(st))) > 0 {
 			commit += "+dirty"
 		}
 		return commit
+	}
+	if dir != "" {
+		return "unknown"
 	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		var rev string

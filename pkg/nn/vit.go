@@ -184,6 +184,10 @@ type BlockConfig struct {
 	AttnDrop   float64
 	ProjDrop   float64 // dropout after the attention projection and inside the MLP
 	NormEps    float64 // LayerNorm epsilon; 0 means 1e-6 (timm's ViT)
+	// NoSkip drops both residual connections (the block returns its branches' output) and
+	// NoMLP the MLP branch: ablations for the "token uniformity" of pure attention (Dong et
+	// al., ICML 2021), not models timm builds. Both false is timm's block.
+	NoSkip, NoMLP bool
 }
 
 // Block is ViT's encoder layer (paper Eq. 2–3), pre-norm:
@@ -207,7 +211,10 @@ func BlockWithMaps(scope *model.Scope, x *graph.Node, cfg BlockConfig) (out, att
 	if cfg.InitValues > 0 {
 		y = LayerScale(scope.In("ls1"), y, cfg.InitValues)
 	}
-	x = graph.Add(x, DropPath(scope, y, cfg.DropPath))
+	x = residual(x, DropPath(scope, y, cfg.DropPath), cfg.NoSkip)
+	if cfg.NoMLP {
+		return x, attn
+	}
 
 	y = Mlp(scope.In("mlp"), LayerNorm(scope.In("norm2"), x, eps), MlpConfig{
 		Hidden: int(float64(c) * ratioOr(cfg.MLPRatio)), Drop: cfg.ProjDrop,
@@ -215,7 +222,15 @@ func BlockWithMaps(scope *model.Scope, x *graph.Node, cfg BlockConfig) (out, att
 	if cfg.InitValues > 0 {
 		y = LayerScale(scope.In("ls2"), y, cfg.InitValues)
 	}
-	return graph.Add(x, DropPath(scope, y, cfg.DropPath)), attn
+	return residual(x, DropPath(scope, y, cfg.DropPath), cfg.NoSkip), attn
+}
+
+// residual is x + branch, or the branch alone without the skip connection.
+func residual(x, branch *graph.Node, noSkip bool) *graph.Node {
+	if noSkip {
+		return branch
+	}
+	return graph.Add(x, branch)
 }
 
 func epsOr(eps, def float64) float64 {

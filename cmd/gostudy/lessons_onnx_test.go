@@ -38,20 +38,26 @@ func TestLessonModelsExport(t *testing.T) {
 	// sizes are multiples of every lesson's evaluation batch (250 in patchembed and
 	// windowattention).
 	small := map[string]string{"epochs": "1", "batch_size": "25", "train_size": "100", "val_size": "250", "test_size": "250"}
+	// Segmentation lessons output a logit per pixel: [batch, 32, 32, 1] on 32×32 images.
+	seg := []int{2, 32, 32, 1}
 	cases := []struct {
 		lesson string
 		set    map[string]string
+		shape  []int // the output's shape; nil means [batch, 10] logits
 	}{
-		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}},
-		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}},
-		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}},
-		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}},
-		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant"}},
-		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant"}},
-		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant"}},
+		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}, nil},
+		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}, nil},
+		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}, nil},
+		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}, nil},
+		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant"}, nil},
+		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant"}, nil},
+		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant"}, nil},
 		{"bottleneck", map[string]string{"arch": "convnext", "blocks": "[1,1,3]", "stem": "resnet", "pad_downsample": "true",
-			"weight_decay": "0.05", "schedule": "constant"}},
-		{"windowattention", map[string]string{"warmup_steps": "1"}},
+			"weight_decay": "0.05", "schedule": "constant"}, nil},
+		{"windowattention", map[string]string{"warmup_steps": "1"}, nil},
+		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "maxpool"}, seg},
+		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "conv", "skips": "false",
+			"deep_supervision": "1"}, seg},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {
@@ -119,7 +125,11 @@ func TestLessonModelsExport(t *testing.T) {
 			want[0].MustConstFlatData(func(v any) { wantFlat = v.([]float32) })
 			d := exporttest.MaxAbsDiff(got.Output, wantFlat)
 			t.Logf("%s %v: onnxruntime %s vs GoMLX %s: max |diff| %.3g over %v logits", c.lesson, c.set, got.Version, backend.Active(), d, got.Shape)
-			if !slices.Equal(got.Shape, []int{batch, 10}) || d > 1e-4 {
+			wantShape := c.shape
+			if wantShape == nil {
+				wantShape = []int{batch, 10}
+			}
+			if !slices.Equal(got.Shape, wantShape) || d > 1e-4 {
 				t.Errorf("onnxruntime output %v differs from GoMLX's by %g (tolerance 1e-4)", got.Shape, d)
 			}
 		})

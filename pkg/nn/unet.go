@@ -29,6 +29,10 @@ type UNetConfig struct {
 	Base       int // channels at the first level; doubled at each level down
 	Levels     int // resolution levels (Levels−1 downsamplings); the input must divide by 2^(Levels−1)
 	Downsample DownsampleKind
+	// NoSkips drops the skip connections: each decoder level sees only the upsampled coarser
+	// map (an encoder–decoder without U-Net's concatenations, for the ablation that measures
+	// what the skips restore). The default keeps them.
+	NoSkips bool
 }
 
 func (c UNetConfig) withDefaults() UNetConfig {
@@ -124,7 +128,11 @@ func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
 		width /= 2
 		skip := out.Encoder[l]
 		u := Conv2d(up.In("%d", l), UpsampleNearest2x(x), Conv2dConfig{Out: channels(skip), Kernel: 3, Padding: 1})
-		x = DoubleConv(dec.In("%d", l), Concatenate([]*Node{skip, u}, 3), channels(skip))
+		in := Concatenate([]*Node{skip, u}, 3)
+		if cfg.NoSkips {
+			in = u
+		}
+		x = DoubleConv(dec.In("%d", l), in, channels(skip))
 		out.Decoder = append(out.Decoder, x)
 	}
 	out.Logits = Conv2d(scope.In("head"), x, Conv2dConfig{Out: cfg.NumClasses, Kernel: 1, Bias: true})

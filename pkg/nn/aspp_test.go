@@ -251,3 +251,33 @@ func TestGuidanceModes(t *testing.T) {
 		nntest.AssertClose(t, "channel off is the identity", off[0], x, 0)
 	})
 }
+
+// TestResize compares the matrix resize with GoMLX's bilinear Interpolate (half-pixel
+// centres) on sizes where that has a gradient, and with loops over PyTorch's formula on a
+// 3-pixel input, up and down.
+func TestResize(t *testing.T) {
+	r := rand.New(rand.NewPCG(47, 48))
+	x := randTensor(r, 2, 8, 6, 3)
+	nntest.ForEachBackend(t, func(t *testing.T, bk nntest.Backend) {
+		for _, size := range [][2]int{{16, 12}, {4, 3}, {5, 9}, {32, 24}} {
+			out := runModel(t, bk, model.NewStore(), func(_ *model.Scope, x *graph.Node) (*graph.Node, *graph.Node) {
+				return Resize(x, size[0], size[1]), graph.Interpolate(x, -1, size[0], size[1], -1).Done()
+			}, x)
+			nntest.AssertClose(t, "Resize = Interpolate (bilinear, half-pixel)", out[0], out[1], 1e-5)
+		}
+	})
+	// A 1×3 line up to 1×7, by PyTorch's formula: src = (i + ½)·3/7 − ½, clamped to [0, 2].
+	line := fromFlat64([]float64{1, 4, 2}, 1, 1, 3, 1)
+	out := runModel(t, nntest.Backends(t)[0], model.NewStore(), func(_ *model.Scope, x *graph.Node) *graph.Node { return Resize(x, 1, 7) }, line)
+	vals := []float64{1, 4, 2}
+	want := make([]float64, 7)
+	for i := range want {
+		src := math.Min(math.Max((float64(i)+0.5)*3/7-0.5, 0), 2)
+		i0 := int(src)
+		i1 := min(i0+1, 2)
+		want[i] = vals[i0]*(1-(src-float64(i0))) + vals[i1]*(src-float64(i0))
+	}
+	if d := maxDiff(flat(out[0]), want); d > 1e-6 {
+		t.Errorf("3 → 7 pixels: %v, want %v", flat(out[0]), want)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/pkg/backend"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -58,6 +59,11 @@ func TestLessonModelsExport(t *testing.T) {
 		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "maxpool"}, seg},
 		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "conv", "skips": "false",
 			"deep_supervision": "1"}, seg},
+		{"ggnet", map[string]string{"image_size": "32", "levels": "3"}, seg},
+		{"ggnet", map[string]string{"image_size": "32", "levels": "3", "guidance": "self", "head": "bilinear4x", "bd_order": "max-f",
+			"separate_guidance": "true", "bd_target": "native"}, seg},
+		{"multirater", map[string]string{"image_size": "32", "levels": "3", "inject": "every"}, seg},
+		{"multirater", map[string]string{"image_size": "32", "levels": "3", "mode": "pooled", "only_rater": "1"}, seg},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {
@@ -107,17 +113,34 @@ func TestLessonModelsExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := tensors.FromShape(shapes[0])
-			tensors.MutableFlatData(x, func(flat []float32) {
-				for i := range flat {
-					flat[i] = float32((i*7919)%255) / 255 // a fixed, digit-free pattern in [0, 1)
+			// Images get a fixed, digit-free pattern in [0, 1); integer inputs (rater ids) cycle
+			// through 0…4.
+			var xs []*tensors.Tensor
+			for _, shp := range shapes {
+				x := tensors.FromShape(shp)
+				switch shp.DType {
+				case dtypes.Float32:
+					tensors.MutableFlatData(x, func(flat []float32) {
+						for i := range flat {
+							flat[i] = float32((i*7919)%255) / 255
+						}
+					})
+				case dtypes.Int32:
+					tensors.MutableFlatData(x, func(flat []int32) {
+						for i := range flat {
+							flat[i] = int32(i % 5)
+						}
+					})
+				default:
+					t.Fatalf("input of %s: no test pattern", shp)
 				}
-			})
-			want, err := export.Predict(run, b, x)
+				xs = append(xs, x)
+			}
+			want, err := export.Predict(run, b, xs...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := exporttest.ONNXRuntime(py, path, x)
+			got, err := exporttest.ONNXRuntimeInputs(py, path, xs...)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,7 +40,7 @@ type Eval struct {
 }
 
 // evalVersion changes when Eval's measures change, so cached ones are recomputed.
-const evalVersion = 1
+const evalVersion = 2
 
 // MeanDice is the mean of the per-image Dice scores.
 func (e *Eval) MeanDice() float64 { return experiment.NewStat(e.Dice).Mean }
@@ -119,6 +119,10 @@ type ArmRow[C any] struct {
 	// from the true ones.
 	Boundary experiment.Stat `display:"boundary error;unit=px"`
 	P95      experiment.Stat `display:"95th pct.;unit=px"`
+	// Near is the placement of the margins found (the mean over places near a true margin),
+	// Stray the share of predicted margin far from any (false blobs).
+	Near  experiment.Stat `display:"margin placement;unit=px"`
+	Stray experiment.Stat `display:"stray margin"`
 	// Fooled is the fraction of look-alike spots and shadows mistaken for a lesion.
 	Fooled experiment.Stat `display:"look-alikes fooled"`
 	// Config, Evals (one per seed) and Records are the runs behind the row.
@@ -143,7 +147,7 @@ func CompareArms[C any](ctx context.Context, b compute.Backend, l Lesson[C], arm
 		}
 		row := ArmRow[C]{Arm: r.Name, Params: cost.Params, MFLOPs: float64(cost.FLOPs) / 1e6, Dice: r.Final("dice"),
 			Config: r.Config, Records: r.Summary.Records}
-		var bd, p95, fooled []float64
+		var bd, p95, near, stray, fooled []float64
 		for _, rec := range r.Summary.Records {
 			e, err := Evaluate(b, l, r.Config, rec.Seed, opts.Dir)
 			if err != nil {
@@ -152,9 +156,12 @@ func CompareArms[C any](ctx context.Context, b compute.Backend, l Lesson[C], arm
 			row.Evals = append(row.Evals, e)
 			bd = append(bd, e.Boundary.Mean)
 			p95 = append(p95, e.Boundary.P95)
+			near = append(near, e.Boundary.Near)
+			stray = append(stray, e.Boundary.Stray)
 			fooled = append(fooled, e.Lookalikes.Fooled)
 		}
 		row.Boundary, row.P95, row.Fooled = experiment.NewStat(bd), experiment.NewStat(p95), experiment.NewStat(fooled)
+		row.Near, row.Stray = experiment.NewStat(near), experiment.NewStat(stray)
 		rows = append(rows, row)
 	}
 	return rows, table, nil

@@ -149,10 +149,18 @@ func Dice(masks [][]uint8, samples []*phantom.Sample, labels [][]uint8) ([]float
 type Boundary struct {
 	// Mean is the average distance, P95 its 95th percentile (a robust Hausdorff distance).
 	Mean, P95 float64
+	// Near is the average over the places within [NearPx] of a true margin: how well the
+	// margins the model found are placed, false blobs aside. Stray is the fraction of places
+	// farther than that: margins of false blobs (or of lesions badly off).
+	Near, Stray float64
 	// Cracks is the number of places measured: pairs of 4-neighbour pixels, one inside the
 	// prediction and one outside, between which the predicted margin passes.
 	Cracks int
 }
+
+// NearPx is the distance from a true margin within which [Boundary].Near counts a predicted
+// margin as placing that margin, for an image of the given side: 3 px at 32 px, scaled.
+func NearPx(size int) float64 { return 3 * float64(size) / 32 }
 
 // BoundaryError measures the predicted margins of masks against the true margins, read off
 // each sample's signed distance: the predicted margin crosses every crack between a pixel
@@ -167,15 +175,22 @@ type Boundary struct {
 // least its distance.
 func BoundaryError(masks [][]uint8, samples []*phantom.Sample) (Boundary, error) {
 	var errs []float64
+	var near, nearSum float64
 	for k, m := range masks {
 		s := samples[k]
 		n := s.Size
 		if len(m) != n*n || len(s.Distance) != n*n {
 			return Boundary{}, fmt.Errorf("boundary error, image %d: mask %d px, distance %d px, want %d×%d", k, len(m), len(s.Distance), n, n)
 		}
+		limit := NearPx(n)
 		crack := func(a, b int) {
 			if (m[a] != 0) != (m[b] != 0) {
-				errs = append(errs, math.Abs(float64(s.Distance[a]+s.Distance[b]))/2)
+				e := math.Abs(float64(s.Distance[a]+s.Distance[b])) / 2
+				errs = append(errs, e)
+				if e <= limit {
+					near++
+					nearSum += e
+				}
 			}
 		}
 		for y := range n {
@@ -198,8 +213,12 @@ func BoundaryError(masks [][]uint8, samples []*phantom.Sample) (Boundary, error)
 	for _, e := range errs {
 		sum += e
 	}
-	return Boundary{Mean: sum / float64(len(errs)), P95: errs[min(len(errs)-1, int(math.Ceil(0.95*float64(len(errs))))-1)],
-		Cracks: len(errs)}, nil
+	b := Boundary{Mean: sum / float64(len(errs)), P95: errs[min(len(errs)-1, int(math.Ceil(0.95*float64(len(errs))))-1)],
+		Cracks: len(errs), Stray: 1 - near/float64(len(errs))}
+	if near > 0 {
+		b.Near = nearSum / near
+	}
+	return b, nil
 }
 
 // LookalikeRegion marks the pixels of s where a look-alike (a dark spot or a ligament shadow

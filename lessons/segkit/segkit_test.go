@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -102,8 +103,26 @@ func TestBoundaryError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if math.Abs(b2.Mean-2) > 0.3 {
-		t.Errorf("a mask grown by 2 px: %.3f px, want about 2", b2.Mean)
+	if math.Abs(b2.Mean-2) > 0.3 || math.Abs(b2.Near-2) > 0.3 || b2.Stray != 0 {
+		t.Errorf("a mask grown by 2 px: %.3f px (near %.3f, stray %.3f), want about 2 with nothing stray", b2.Mean, b2.Near, b2.Stray)
+	}
+	// A false blob far from the lesions: its margin is stray, the lesions' placement unchanged.
+	blob := slices.Clone(own[0])
+	n := samples[0].Size
+	for y := 2; y < 5; y++ {
+		for x := 2; x < 5; x++ {
+			if samples[0].Distance[y*n+x] < -10 {
+				blob[y*n+x] = 1
+			}
+		}
+	}
+	b3, err := BoundaryError([][]uint8{blob}, samples[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b0, _ := BoundaryError(own[:1], samples[:1])
+	if b3.Stray <= 0 || math.Abs(b3.Near-b0.Near) > 1e-9 || b3.Mean <= b0.Mean {
+		t.Errorf("a far false blob: stray %g, near %g vs %g, mean %g vs %g", b3.Stray, b3.Near, b0.Near, b3.Mean, b0.Mean)
 	}
 	if _, err := BoundaryError([][]uint8{{1}}, samples[:1]); err == nil {
 		t.Error("a mask of the wrong size was accepted")

@@ -20,11 +20,11 @@ type Config struct {
 }
 
 // ForBudget returns the lesson's configuration for a budget: a 3-level U-Net (base 8) on 32×32
-// phantoms at test and quick (160 or 256 training images, one or two seeds), a 4-level one on
+// phantoms at test and quick (160 images × 4 epochs, one seed; 256 × 6, two seeds), a 4-level one on
 // 64×64 phantoms at full (1024 images × 12 epochs, three seeds).
 func ForBudget(b lesson.Budget) Config {
 	run := RunConfig{
-		Train:      experiment.Train{Epochs: lesson.Pick(b, 4, 8, 12), BatchSize: 16, LearningRate: 3e-3, LogEvery: 5},
+		Train:      experiment.Train{Epochs: lesson.Pick(b, 4, 6, 12), BatchSize: 16, LearningRate: 3e-3, LogEvery: 5},
 		Base:       8,
 		Levels:     lesson.Pick(b, 3, 3, 4),
 		Downsample: "avgpool",

@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/mod/modfile"
-
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/runner"
 	"github.com/gostudy/gostudy/pkg/display"
@@ -60,6 +58,13 @@ type EngineOptions struct {
 	Log     *slog.Logger // kernel log (stderr of the kernel process)
 	// GoFlags are extra flags for the go command (%goflags), e.g. "-tags=onnx".
 	GoFlags string
+	// Deferred leaves the session unprepared until Start: the kernel answers the front end's
+	// first kernel_info_request before the preparation takes the CPU.
+	Deferred bool
+	// CacheDir is where sessions keep what the next session with the same module graph and
+	// toolchain can reuse (see sessioncache.go); empty means $GOSTUDY_CACHE_DIR, else
+	// the user's cache folder.
+	CacheDir string
 	// KeepPlugins, when set, is a folder that receives a copy of every compiled cell
 	// (cell<N>-<run>.so) before it runs. The runner deletes a plugin once loaded; the copies
 	// let a benchmark replay the same cells in a runner on another machine (a GPU box has
@@ -79,15 +84,31 @@ type Engine struct {
 	tc        *compiler.Toolchain
 	sess      *compiler.Session
 	runnerBin string
+	known     map[string]string // package name → import path, for missing imports
+	cache     *sessionCache     // nil when the user's cache folder is unusable
+	saved     int               // packages in the cached state (saved again when more are known)
+	extld     string            // the linker wrapper plugin links use
+	// runnerStamps are the times of the local sources runnerBin was built from.
+	runnerStamps map[string]time.Time
+	// modChanged: the session module's requirements changed (go get); restartRunner: the
+	// runner was rebuilt for them and the running one must be replaced before the next cell.
+	modChanged    bool
+	restartRunner bool
+	// userModule is the path of the Go module the notebook lives in, when it is not the
+	// gostudy checkout; its packages are importable and listed for missing imports.
+	userModule string
 
-	mu       sync.Mutex
-	rc       *runner.Client
-	sink     Sink              // where runner output goes now
-	done     chan runner.Event // where the end of the running cell goes
-	history  map[int]string
-	nextID   int
-	interrup chan struct{}
-	shells   map[*exec.Cmd]bool
+	mu        sync.Mutex
+	rc        *runner.Client
+	sink      Sink              // where runner output goes now
+	done      chan runner.Event // where the end of the running cell goes
+	history   map[int]string
+	nextID    int
+	interrup  chan struct{}
+	shells    map[*exec.Cmd]bool
+	comm      commState  // comms the runner holds (see comm.go)
+	startMu   sync.Mutex // serializes runner starts
+	startOnce sync.Once  // Start
 }
 
 // NewEngine creates the session module and starts preparing the toolchain and the runner
@@ -122,8 +143,16 @@ func NewEngine(opts EngineOptions) (*Engine, error) {
 	if opts.GoFlags != "" {
 		e.goEnv = append(e.goEnv, "GOFLAGS="+opts.GoFlags)
 	}
-	go e.prepare()
+	if !opts.Deferred {
+		e.Start()
+	}
 	return e, nil
+}
+
+// Start starts preparing the session in the background (once; NewEngine calls it unless
+// EngineOptions.Deferred).
+func (e *Engine) Start() {
+	e.startOnce.Do(func() { go e.prepare() })
 }
 
 // Dir is the session module directory.
@@ -144,41 +173,73 @@ func (e *Engine) prepare() {
 		e.log.Error("session setup failed", "err", e.initErr)
 		return
 	}
+	// Start the runner now, while the front end is still connecting, rather than in the
+	// first cell; if it fails, the first cell tries again and reports why.
+	if _, err := e.ensureRunner(ctx); err != nil {
+		e.log.Warn("runner did not start", "err", err)
+	}
 	e.log.Info("session ready", "dir", e.dir, "took", time.Since(start).Round(time.Millisecond))
 }
 
 func (e *Engine) prepareErr(ctx context.Context) error {
-	repoMod := filepath.Join(e.opts.RepoDir, "go.mod")
-	data, err := os.ReadFile(repoMod)
+	spec, err := sessionModuleSpec(e.opts.RepoDir, e.opts.WorkDir)
 	if err != nil {
-		return fmt.Errorf("read %s: %w", repoMod, err)
+		return err
 	}
-	mf, err := modfile.Parse(repoMod, data, nil)
-	if err != nil {
-		return fmt.Errorf("parse %s: %w", repoMod, err)
+	e.userModule = ""
+	if len(spec.Local) > 1 {
+		e.userModule = spec.Local[1].Path
 	}
-	var requires []string
-	for _, r := range mf.Require {
-		requires = append(requires, r.Mod.Path+" "+r.Mod.Version)
-	}
-	goVersion := "1.26"
-	if mf.Go != nil {
-		goVersion = mf.Go.Version
-	}
-	if err := compiler.WriteModule(e.dir, sessionModule, e.opts.RepoDir, mf.Module.Mod.Path, requires, goVersion); err != nil {
+	if err := compiler.WriteModule(e.dir, spec); err != nil {
 		return err
 	}
 	runnerDir := filepath.Join(e.dir, "runner")
 	if err := os.MkdirAll(runnerDir, 0o755); err != nil {
 		return fmt.Errorf("create runner package: %w", err)
 	}
-	src := "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"github.com/gostudy/gostudy/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
-	if err := os.WriteFile(filepath.Join(runnerDir, "main.go"), []byte(src), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(runnerDir, "main.go"), []byte(runnerSource), 0o644); err != nil {
 		return fmt.Errorf("write runner package: %w", err)
 	}
+	cache, err := openSessionCache(ctx, e.opts.CacheDir, e.opts.GoCmd, e.dir, e.goEnv)
+	if err != nil {
+		e.log.Warn("no session cache", "err", err)
+	}
+	e.cache = cache
+	if cache != nil {
+		err := e.restore(ctx, cache)
+		if err == nil {
+			e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+			e.sess.FetchModules = e.fetchModules
+			e.log.Info("session restored from the cache", "dir", cache.dir)
+			return nil
+		}
+		e.log.Info("preparing the session from scratch", "why", err)
+	}
+	if err := e.build(ctx); err != nil {
+		return err
+	}
+	e.sess = compiler.NewSession(e.tc, e.dir, sessionModule, e.known)
+	e.sess.FetchModules = e.fetchModules
+	e.saveSession()
+	return nil
+}
+
+// build prepares the session with the go command: the plugin build flags, the runner
+// binary, the names of the project's packages and the compiled packages every cell needs.
+func (e *Engine) build(ctx context.Context) error {
 	tc, err := compiler.NewToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv)
 	if err != nil {
 		return err
+	}
+	linkerDir := e.dir
+	if e.cache != nil {
+		linkerDir = e.cache.dir
+	}
+	if extld, err := compiler.WriteLinkerWrapper(ctx, linkerDir, tc.CC(), e.goEnv); err == nil {
+		tc.UseLinker(extld)
+		e.extld = extld
+	} else {
+		e.log.Warn("plugin links use the C compiler directly", "err", err)
 	}
 	e.tc = tc
 	var wg sync.WaitGroup
@@ -192,8 +253,12 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 		}
 	}()
 	known := knownPackages()
-	if out, err := tc.GoCommand(ctx, "list", "-e", "-f", "{{.Name}} {{.ImportPath}}",
-		ModulePath+"/pkg/...", ModulePath+"/datasets/...", ModulePath+"/lessons/..."); err == nil {
+	patterns := []string{ModulePath + "/pkg/...", ModulePath + "/datasets/...", ModulePath + "/lessons/..."}
+	if e.userModule != "" {
+		// The notebook's own module comes first: its names win over the project's.
+		patterns = append([]string{e.userModule + "/..."}, patterns...)
+	}
+	if out, err := tc.GoCommand(ctx, append([]string{"list", "-e", "-f", "{{.Name}} {{.ImportPath}}"}, patterns...)...); err == nil {
 		for _, line := range strings.Split(out, "\n") {
 			if name, path, ok := strings.Cut(strings.TrimSpace(line), " "); ok && !strings.Contains(path, "/internal") {
 				if _, dup := known[name]; !dup {
@@ -202,14 +267,17 @@ func (e *Engine) prepareErr(ctx context.Context) error {
 			}
 		}
 	}
-	if _, err := tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath}); err != nil {
+	e.known = known
+	// The runner's own packages are listed too, so the cache notices when their sources
+	// change (the cached runner binary would then be stale).
+	if _, err := tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath, sessionModule + "/runner"}); err != nil {
 		return err
 	}
 	wg.Wait()
 	if buildErr != nil {
 		return buildErr
 	}
-	e.sess = compiler.NewSession(tc, e.dir, sessionModule, known)
+	e.runnerStamps = tc.LocalStamps([]string{sessionModule + "/runner"})
 	return nil
 }
 
@@ -259,6 +327,7 @@ func (e *Engine) Warm(ctx context.Context, sink Sink) error {
 	for p, ferr := range failed {
 		sink.Stream("stderr", fmt.Sprintf("warm: skipped %s: %v\n", p, ferr))
 	}
+	e.saveSession()
 	return e.Execute(ctx, 1, `fmt.Println("warm: ready")`, sink)
 }
 
@@ -286,9 +355,7 @@ func (e *Engine) Ready() bool {
 type stream struct{ e *Engine }
 
 func (s stream) Stream(name, text string) {
-	s.e.mu.Lock()
-	sink := s.e.sink
-	s.e.mu.Unlock()
+	sink := s.e.outputSink()
 	if sink != nil {
 		sink.Stream(name, text)
 	} else {
@@ -301,10 +368,17 @@ func (s stream) Stream(name, text string) {
 func (s stream) Event(ev runner.Event) {
 	e := s.e
 	e.mu.Lock()
-	sink, done := e.sink, e.done
+	done := e.done
 	rc := e.rc
 	e.mu.Unlock()
+	sink := e.outputSink()
 	switch ev.Ev {
+	case "comm":
+		if ev.Comm != nil {
+			e.commEvent(*ev.Comm)
+		}
+	case "comm_done":
+		e.commDone(ev.ID)
 	case "display":
 		if sink != nil && ev.Display != nil {
 			sink.Display(*ev.Display)
@@ -336,6 +410,10 @@ func (s stream) Event(ev runner.Event) {
 
 // ensureRunner starts the runner if it is not running.
 func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
+	// One start at a time: a runner started ahead of time (after %reset) and a cell must not
+	// start two.
+	e.startMu.Lock()
+	defer e.startMu.Unlock()
 	e.mu.Lock()
 	rc := e.rc
 	e.mu.Unlock()
@@ -346,6 +424,8 @@ func (e *Engine) ensureRunner(ctx context.Context) (*runner.Client, error) {
 			return rc, nil
 		}
 	}
+	// The comms of a runner that stopped are gone with it.
+	e.closeComms()
 	env := append(os.Environ(), "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+e.dir)
 	rc, err := runner.Start(ctx, e.runnerBin, e.opts.WorkDir, env, stream{e})
 	if err != nil {
@@ -366,6 +446,7 @@ func (e *Engine) killRunner() []string {
 	if rc != nil {
 		rc.Kill()
 	}
+	e.closeComms()
 	if e.sess == nil {
 		return nil
 	}
@@ -387,6 +468,10 @@ func (e *Engine) Close() {
 	}
 	select {
 	case <-e.ready:
+		// Packages listed during the session (GoMLX, say) are known at once next time.
+		if e.initErr == nil && e.tc.Size() > e.saved {
+			e.saveSession()
+		}
 	case <-time.After(30 * time.Second):
 		// set-up is still running (a first build): its commands die with the kernel
 	}
@@ -419,6 +504,15 @@ func (e *Engine) Execute(ctx context.Context, n int, code string, sink Sink) err
 	e.history[n] = code
 	e.sink = sink
 	e.mu.Unlock()
+	// After the cell, runner output (a goroutine it left, a widget's change function) is no
+	// longer the cell's: it goes to the comm message being handled, or the idle sink.
+	defer func() {
+		e.mu.Lock()
+		if e.sink == sink {
+			e.sink = nil
+		}
+		e.mu.Unlock()
+	}()
 
 	start := time.Now()
 	p := compiler.Parse(code)
@@ -522,6 +616,19 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	for _, note := range prog.Notes {
 		sink.Stream("stderr", "note: "+note+"\n")
 	}
+	e.mu.Lock()
+	restart := e.restartRunner
+	e.restartRunner = false
+	e.mu.Unlock()
+	if restart {
+		// go get changed packages the old runner loaded: start the rebuilt one, and compile
+		// the cell again without the variables the old runner held.
+		lost := e.killRunner()
+		sink.Stream("stderr", fmt.Sprintf("note: runner restarted for the new module%s\n", lostVars(lost)))
+		if prog, err = e.compile(ctx, n, p); err != nil {
+			return err
+		}
+	}
 	t := time.Now()
 	err = e.run(ctx, prog, sink, true)
 	if errors.Is(err, errRunnerRestarted) {
@@ -533,6 +640,7 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	}
 	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
 		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),
+		"compile", prog.Timings.Compile.Round(time.Millisecond), "link", prog.Timings.Link.Round(time.Millisecond),
 		"run", time.Since(t).Round(time.Millisecond))
 	return err
 }

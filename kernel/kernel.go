@@ -19,6 +19,7 @@ import (
 	"github.com/gostudy/gostudy/kernel/internal/kernelspec"
 	"github.com/gostudy/gostudy/kernel/internal/protocol"
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
 
 // Version is the kernel's implementation version.
@@ -46,10 +47,20 @@ type Kernel struct {
 	gopls    *gopls.Client
 	goplsErr error
 	goplsMu  sync.Mutex
+	// goplsWanted is closed (once, by wantGopls) when gopls should start; goplsUp when it
+	// has started or failed to.
+	goplsWanted chan struct{}
+	goplsOnce   sync.Once
+	goplsUp     chan struct{}
 
-	queue    chan protocol.Request // execute requests, run one at a time
-	aborting bool                  // replying "aborted" to queued requests after an error
-	stop     chan bool             // shutdown requested (value: restart)
+	queue chan protocol.Request // execute requests, run one at a time
+	// commQueue holds the front end's comm messages until commLoop hands them to the
+	// runner, one at a time and in order; commWake signals a new one.
+	commMu    sync.Mutex
+	commQueue []protocol.Request
+	commWake  chan struct{}
+	aborting  bool      // replying "aborted" to queued requests after an error
+	stop      chan bool // shutdown requested (value: restart)
 }
 
 type historyEntry struct {
@@ -67,11 +78,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log})
-	if err != nil {
-		return err
-	}
-	defer engine.Close()
+	// Listen first: the front end connects as soon as it started the process, and a ZMQ
+	// client that finds no listener retries only after its reconnect interval (100 ms).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv, err := protocol.Listen(ctx, info, opts.Log)
@@ -79,10 +87,20 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer srv.Close()
+	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log, Deferred: true})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
-		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1)}
+		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1),
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{}), commWake: make(chan struct{}, 1)}
 	defer k.closeGopls()
+	engine.SetIdleSink(&iopubSink{k: k})
+	// A front end that sends no kernel_info_request still gets a prepared session.
+	time.AfterFunc(300*time.Millisecond, engine.Start)
 	go k.executeLoop(ctx)
+	go k.commLoop(ctx)
 	go k.startGopls(ctx)
 	_ = srv.Publish(nil, "status", map[string]any{"execution_state": "starting"})
 	for {
@@ -128,10 +146,66 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 		default:
 		}
 	case "comm_open", "comm_msg", "comm_close":
-		// No comm targets: ipykernel too ignores comms for unknown targets without a reply.
-		k.log.Debug("ignoring comm message", "type", req.Msg.Header.MsgType)
+		// Widgets live in the runner: their messages go there, in order, whether or not a
+		// cell is running (see commLoop).
+		k.commMu.Lock()
+		k.commQueue = append(k.commQueue, req)
+		k.commMu.Unlock()
+		select {
+		case k.commWake <- struct{}{}:
+		default:
+		}
 	default:
 		go k.busy(req, func() { k.answer(ctx, req) })
+	}
+}
+
+// commLoop hands the front end's comm messages to the engine, one at a time, in order.
+// While no cell runs, each is wrapped in busy/idle status messages with the comm message as
+// parent (as ipykernel does), and what its change functions print goes there; while a cell
+// runs, the status stays the cell's and their output joins the cell's.
+func (k *Kernel) commLoop(ctx context.Context) {
+	for {
+		k.commMu.Lock()
+		var req protocol.Request
+		have := len(k.commQueue) > 0
+		if have {
+			req = k.commQueue[0]
+			k.commQueue = k.commQueue[1:]
+		}
+		k.commMu.Unlock()
+		if !have {
+			select {
+			case <-k.commWake:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		var c struct {
+			CommID     string         `json:"comm_id"`
+			TargetName string         `json:"target_name"`
+			Data       map[string]any `json:"data"`
+		}
+		if err := req.Msg.DecodeContent(&c); err != nil || c.CommID == "" {
+			k.log.Warn("bad comm message", "type", req.Msg.Header.MsgType, "err", err)
+			continue
+		}
+		m := widgets.Message{Type: req.Msg.Header.MsgType, CommID: c.CommID, Target: c.TargetName, Data: c.Data, Metadata: req.Msg.Metadata}
+		sink := &iopubSink{k: k, parent: req.Msg}
+		k.mu.Lock()
+		running := k.cancel != nil
+		k.mu.Unlock()
+		handle := func() {
+			if err := k.engine.Comm(ctx, m, sink); err != nil {
+				k.log.Warn("comm message not delivered", "type", m.Type, "comm", m.CommID, "err", err)
+			}
+		}
+		if running {
+			handle()
+		} else {
+			k.busy(req, handle)
+		}
 	}
 }
 
@@ -153,6 +227,9 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	switch req.Msg.Header.MsgType {
 	case "kernel_info_request":
 		k.reply(req, "kernel_info_reply", k.kernelInfo())
+		// The front end knows the kernel is up: prepare the session now (it was left alone
+		// so this first answer did not wait for the CPU).
+		k.engine.Start()
 	case "is_complete_request":
 		var c struct {
 			Code string `json:"code"`
@@ -174,7 +251,15 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	case "history_request":
 		k.reply(req, "history_reply", k.historyReply(req))
 	case "comm_info_request":
-		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": map[string]any{}})
+		var c struct {
+			TargetName string `json:"target_name"`
+		}
+		_ = req.Msg.DecodeContent(&c)
+		comms := map[string]any{}
+		for id, target := range k.engine.Comms(c.TargetName) {
+			comms[id] = map[string]any{"target_name": target}
+		}
+		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": comms})
 	default:
 		k.log.Warn("unsupported request", "type", req.Msg.Header.MsgType)
 	}
@@ -215,6 +300,7 @@ func (k *Kernel) executeLoop(ctx context.Context) {
 		select {
 		case req := <-k.queue:
 			k.busy(req, func() { k.execute(ctx, req) })
+			k.wantGopls()
 			if len(k.queue) == 0 {
 				k.mu.Lock()
 				k.aborting = false
@@ -354,6 +440,29 @@ func (s *iopubSink) Display(m display.Message) {
 	}
 }
 
+// Comm publishes a comm message of the runner's widgets; comm_open carries the widget
+// protocol version in the message's metadata, where front ends look for it.
+func (s *iopubSink) Comm(m widgets.Message) {
+	content := map[string]any{"comm_id": m.CommID, "data": m.Data}
+	if m.Data == nil {
+		content["data"] = map[string]any{}
+	}
+	if m.Type == "comm_open" {
+		content["target_name"] = m.Target
+	}
+	msg, err := s.k.srv.NewMessage(s.parent, m.Type, content)
+	if err != nil {
+		s.k.log.Error("comm message", "type", m.Type, "err", err)
+		return
+	}
+	if m.Metadata != nil {
+		msg.Metadata = m.Metadata
+	}
+	if err := s.k.srv.PublishMessage(msg); err != nil {
+		s.k.log.Error("publish comm message", "type", m.Type, "err", err)
+	}
+}
+
 func (s *iopubSink) Result(data display.Bundle, md map[string]any) {
 	if s.silent || len(data) == 0 {
 		return // a nil value has nothing to show, like None in IPython
@@ -462,9 +571,25 @@ func globContains(pattern, s string) bool {
 	return strings.HasSuffix(pattern, "*") || i == len(s)
 }
 
-// startGopls starts gopls in the session module once the session is ready. Completion and
-// inspection work without waiting for it; they answer with nothing until it is up.
+// goplsIdleStart is how long after the session is ready gopls starts on its own when no
+// cell has run yet; goplsWait bounds how long a completion or inspection waits for it.
+const (
+	goplsIdleStart = 2 * time.Second
+	goplsWait      = 10 * time.Second
+)
+
+// wantGopls asks for gopls to start now (it is idempotent).
+func (k *Kernel) wantGopls() {
+	k.goplsOnce.Do(func() { close(k.goplsWanted) })
+}
+
+// startGopls starts gopls in the session module once it is wanted: after the first cell,
+// at the first completion or inspection, or when the session has been ready and idle for
+// goplsIdleStart. gopls type-checks the session's packages when it starts; on a small
+// machine that competes with the first cell for the CPU, so it does not start with the
+// kernel. goplsUp is closed once it started (or failed to).
 func (k *Kernel) startGopls(ctx context.Context) {
+	defer close(k.goplsUp)
 	if k.opts.GoplsPath == "" {
 		return
 	}
@@ -476,6 +601,24 @@ func (k *Kernel) startGopls(ctx context.Context) {
 	}
 	if err := k.engine.waitReady(ctx); err != nil {
 		return
+	}
+	idle := time.NewTimer(goplsIdleStart)
+	defer idle.Stop()
+wait:
+	for {
+		select {
+		case <-k.goplsWanted:
+			break wait
+		case <-idle.C:
+			k.mu.Lock()
+			running := k.cancel != nil
+			k.mu.Unlock()
+			if !running {
+				break wait
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 	c, err := gopls.Start(ctx, k.opts.GoplsPath, k.engine.Dir(), k.log)
 	k.goplsMu.Lock()
@@ -494,6 +637,21 @@ func (k *Kernel) startGopls(ctx context.Context) {
 			_, _ = c.Complete(wctx, path, content, off)
 		}
 	}()
+}
+
+// goplsFor returns gopls for a completion or inspection, starting it if needed and waiting
+// for it (at most goplsWait): a request right after start-up is answered, not left empty.
+func (k *Kernel) goplsFor(ctx context.Context) *gopls.Client {
+	k.wantGopls()
+	t := time.NewTimer(goplsWait)
+	defer t.Stop()
+	select {
+	case <-k.goplsUp:
+	case <-t.C:
+		k.log.Info("gopls is still starting; answering without it")
+	case <-ctx.Done():
+	}
+	return k.goplsClient()
 }
 
 func (k *Kernel) closeGopls() {
@@ -568,7 +726,7 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 		reply["matches"] = slices.Compact(ms)
 		return reply
 	}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		k.log.Info("completion without gopls", "ready", k.engine.Ready())
 		return reply
@@ -620,7 +778,7 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 	}
 	_ = req.Msg.DecodeContent(&c)
 	reply := map[string]any{"status": "ok", "found": false, "data": map[string]any{}, "metadata": map[string]any{}}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		return reply
 	}

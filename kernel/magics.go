@@ -55,12 +55,25 @@ func helpText() string {
 func (e *Engine) command(ctx context.Context, n int, c compiler.Command, sink Sink) error {
 	switch c.Kind {
 	case compiler.Shell:
+		if sessionGoCommand(c.Args) {
+			if err := e.waitReady(ctx); err != nil {
+				return &ExecError{Name: "SessionError", Value: err.Error()}
+			}
+			sink.Stream("stderr", "note: `!"+strings.Fields(c.Args)[0]+" "+strings.Fields(c.Args)[1]+"` runs in this session's module; the project's go.mod is unchanged\n")
+			err := e.shell(ctx, c.Args, e.dir, sink)
+			e.afterGoGet()
+			return err
+		}
 		return e.shell(ctx, c.Args, e.opts.WorkDir, sink)
 	case compiler.SessionShell:
 		if err := e.waitReady(ctx); err != nil {
 			return &ExecError{Name: "SessionError", Value: err.Error()}
 		}
-		return e.shell(ctx, c.Args, e.dir, sink)
+		err := e.shell(ctx, c.Args, e.dir, sink)
+		if sessionGoCommand(c.Args) {
+			e.afterGoGet()
+		}
+		return err
 	}
 	switch c.Name {
 	case "help":
@@ -187,8 +200,14 @@ func (e *Engine) reset(ctx context.Context, args string, sink Sink) error {
 	if len(names) == 0 {
 		vars := e.sess.VarNames()
 		decls, _ := e.sess.Reset()
-		// A fresh runner frees the memory the old variables held.
+		// A fresh runner frees the memory the old variables held; it is started now, so the
+		// next cell does not wait for it.
 		e.killRunner()
+		go func() {
+			if _, err := e.ensureRunner(context.WithoutCancel(ctx)); err != nil {
+				e.log.Warn("runner did not start after %reset", "err", err)
+			}
+		}()
 		sink.Stream("stdout", fmt.Sprintf("reset: forgot %d declarations and %d variables\n", decls, len(vars)))
 		return nil
 	}

@@ -15,14 +15,8 @@ export GOSTUDY_GOPLS="$ROOT/.bin/gopls"
 export GOSTUDY_OUT="${GOSTUDY_OUT:-$(mktemp -d)}"
 export PATH="$ROOT/.bin:$PATH"
 
-say "gofmt and go vet"
-unformatted=$(git ls-files -z -- '*.go' | xargs -0 gofmt -l)
-if [ -n "$unformatted" ]; then
-	echo "not gofmt-formatted:" >&2
-	echo "$unformatted" >&2
-	exit 1
-fi
-go vet ./...
+say "gofmt, go vet, go mod tidy"
+scripts/lint.sh
 
 say "Go tests"
 go test -count=1 -timeout 40m ./...
@@ -50,5 +44,7 @@ fi
 # Every notebook at the test budget, in JupyterLab's light and dark themes: figures, progress
 # bars, tables, messages and notebook hygiene (see the file's header).
 node kernel/tests/browser/notebooks.mjs
+# A slider moved in Chromium redraws its figure (widgets through jupyterlab_widgets).
+node kernel/tests/browser/widgets.mjs
 
 say "All tests passed in $(( $(date +%s) - start ))s"

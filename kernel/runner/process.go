@@ -16,6 +16,7 @@ import (
 
 	"github.com/gostudy/gostudy/kernel/cellrt"
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
 
 // EntryPoint is the function every cell plugin exports (see kernel/internal/compiler).
@@ -37,6 +38,12 @@ func Main() {
 		inputs: make(chan Command, 1),
 	}
 	display.SetPublisher(r)
+	widgets.SetTransport(r)
+	// Comm messages (widget changes) are handled one at a time, in order, by one goroutine,
+	// whether or not a cell is running: a slider moved after its cell finished still calls
+	// its change function here, where the notebook's variables live.
+	comms := make(chan Command, 4096)
+	go r.handleComms(comms)
 	r.send(Event{Ev: "ready", Pid: os.Getpid()})
 	sc := bufio.NewScanner(cmds)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
@@ -60,6 +67,10 @@ func Main() {
 			select {
 			case r.inputs <- c:
 			default: // nobody is waiting for input any more
+			}
+		case "comm":
+			if c.Comm != nil {
+				comms <- c
 			}
 		case "drop":
 			cellrt.Drop(c.Names...)
@@ -105,6 +116,28 @@ func (r *proc) send(ev Event) {
 	}
 	if err := r.enc.Encode(ev); err != nil {
 		fmt.Fprintf(r.stderr, "gostudy runner: cannot reach the kernel: %v\n", err)
+	}
+}
+
+// Send implements widgets.Transport: a comm message for the front end.
+func (r *proc) Send(m widgets.Message) error {
+	r.send(Event{Ev: "comm", Comm: &m})
+	return nil
+}
+
+// handleComms delivers comm messages from the front end to the widgets package, and says
+// when each is done. A comm_open for a target nothing here serves is closed, as Jupyter
+// kernels do.
+func (r *proc) handleComms(in <-chan Command) {
+	for c := range in {
+		m := *c.Comm
+		switch {
+		case widgets.Handles(m):
+			widgets.Receive(m)
+		case m.Type == "comm_open":
+			_ = r.Send(widgets.Message{Type: "comm_close", CommID: m.CommID, Data: map[string]any{}})
+		}
+		r.send(Event{Ev: "comm_done", ID: c.ID})
 	}
 }
 

@@ -17,11 +17,12 @@ import (
 	"strconv"
 
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
 
 // Command is a message from the kernel to the runner.
 type Command struct {
-	Op     string            `json:"op"` // "run", "interrupt", "input", "drop", "setenv"
+	Op     string            `json:"op"` // "run", "interrupt", "input", "drop", "setenv", "comm"
 	ID     int               `json:"id,omitempty"`
 	Cell   int               `json:"cell,omitempty"`
 	Plugin string            `json:"plugin,omitempty"`
@@ -29,11 +30,14 @@ type Command struct {
 	Env    map[string]string `json:"env,omitempty"`
 	Value  string            `json:"value,omitempty"` // input reply
 	Error  string            `json:"error,omitempty"` // input reply that failed
+	// Comm is a comm message from the front end (op "comm"); the runner answers with a
+	// "comm_done" event of the same ID once the widget functions it called returned.
+	Comm *widgets.Message `json:"comm,omitempty"`
 }
 
 // Event is a message from the runner to the kernel.
 type Event struct {
-	Ev        string           `json:"ev"` // "ready", "display", "result", "input", "done"
+	Ev        string           `json:"ev"` // "ready", "display", "result", "input", "done", "comm", "comm_done"
 	ID        int              `json:"id,omitempty"`
 	Sync      uint64           `json:"sync,omitempty"`
 	Display   *display.Message `json:"display,omitempty"`
@@ -44,6 +48,7 @@ type Event struct {
 	Error     *CellError       `json:"error,omitempty"`
 	Published []string         `json:"published,omitempty"`
 	Pid       int              `json:"pid,omitempty"`
+	Comm      *widgets.Message `json:"comm,omitempty"` // a comm message for the front end
 }
 
 // CellError is a cell that failed at run time: a panic, a plugin that would not load, or an

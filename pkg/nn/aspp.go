@@ -1,7 +1,7 @@
 package nn
 
 import (
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -27,15 +27,15 @@ type ASPPConfig struct {
 // and ReLU. The branches are concatenated and projected by a 1×1 conv → BN → ReLU to Out
 // channels. Variables: convs.<i>.conv/.bn (i = 0 the 1×1, then one per rate), pool.conv/.bn,
 // project.conv/.bn.
-func ASPP(scope *model.Scope, x *Node, cfg ASPPConfig) *Node {
+func ASPP(scope *model.Scope, x *graph.Node, cfg ASPPConfig) *graph.Node {
 	if cfg.Out <= 0 {
 		exceptions.Panicf("nn.ASPP(%s): Out %d must be positive", scope.Scope(), cfg.Out)
 	}
 	convs := scope.In("convs")
-	unit := func(s *model.Scope, in *Node, c Conv2dConfig) *Node {
+	unit := func(s *model.Scope, in *graph.Node, c Conv2dConfig) *graph.Node {
 		return ReLU(BatchNorm2d(s.In("bn"), Conv2d(s.In("conv"), in, c), BatchNormConfig{}))
 	}
-	branches := []*Node{unit(convs.In("0"), x, Conv2dConfig{Out: cfg.Out, Kernel: 1})}
+	branches := []*graph.Node{unit(convs.In("0"), x, Conv2dConfig{Out: cfg.Out, Kernel: 1})}
 	for i, r := range cfg.Rates {
 		if r <= 0 {
 			exceptions.Panicf("nn.ASPP(%s): rate %d must be positive", scope.Scope(), r)
@@ -43,9 +43,9 @@ func ASPP(scope *model.Scope, x *Node, cfg ASPPConfig) *Node {
 		branches = append(branches, unit(convs.In("%d", i+1), x, Conv2dConfig{Out: cfg.Out, Kernel: 3, Padding: r, Dilation: r}))
 	}
 	d := x.Shape().Dimensions
-	pooled := unit(scope.In("pool"), Reshape(GlobalAvgPool2d(x), d[0], 1, 1, d[3]), Conv2dConfig{Out: cfg.Out, Kernel: 1})
-	branches = append(branches, BroadcastToDims(pooled, d[0], d[1], d[2], cfg.Out))
-	return unit(scope.In("project"), Concatenate(branches, 3), Conv2dConfig{Out: cfg.Out, Kernel: 1})
+	pooled := unit(scope.In("pool"), graph.Reshape(GlobalAvgPool2d(x), d[0], 1, 1, d[3]), Conv2dConfig{Out: cfg.Out, Kernel: 1})
+	branches = append(branches, graph.BroadcastToDims(pooled, d[0], d[1], d[2], cfg.Out))
+	return unit(scope.In("project"), graph.Concatenate(branches, 3), Conv2dConfig{Out: cfg.Out, Kernel: 1})
 }
 
 // Bilinear4xHead is the DeepLabv3+ decoder as GG-Net uses it: the deep map is upsampled 4×
@@ -53,7 +53,7 @@ func ASPP(scope *model.Scope, x *Node, cfg ASPPConfig) *Node {
 // by a 1×1 conv → BN → ReLU ("low"); the two are concatenated and fused by a [DoubleConv] of
 // width channels ("fuse"); a 1×1 conv ("head", with bias) gives classes logits, upsampled
 // (bilinear) to outH×outW when that is larger still. low must be 4× the deep map's size.
-func Bilinear4xHead(scope *model.Scope, deep, low *Node, lowChannels, width, classes, outH, outW int) *Node {
+func Bilinear4xHead(scope *model.Scope, deep, low *graph.Node, lowChannels, width, classes, outH, outW int) *graph.Node {
 	dd, ld := deep.Shape().Dimensions, low.Shape().Dimensions
 	if ld[1] != 4*dd[1] || ld[2] != 4*dd[2] {
 		exceptions.Panicf("nn.Bilinear4xHead(%s): low map %d×%d is not 4× the deep map %d×%d", scope.Scope(), ld[1], ld[2], dd[1], dd[2])
@@ -61,7 +61,7 @@ func Bilinear4xHead(scope *model.Scope, deep, low *Node, lowChannels, width, cla
 	lowS := scope.In("low")
 	l := ReLU(BatchNorm2d(lowS.In("bn"), Conv2d(lowS.In("conv"), low, Conv2dConfig{Out: lowChannels, Kernel: 1}), BatchNormConfig{}))
 	up := Resize(deep, ld[1], ld[2])
-	y := DoubleConv(scope.In("fuse"), Concatenate([]*Node{up, l}, 3), width)
+	y := DoubleConv(scope.In("fuse"), graph.Concatenate([]*graph.Node{up, l}, 3), width)
 	y = Conv2d(scope.In("head"), y, Conv2dConfig{Out: classes, Kernel: 1, Bias: true})
 	return Resize(y, outH, outW)
 }

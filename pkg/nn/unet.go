@@ -1,7 +1,7 @@
 package nn
 
 import (
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
@@ -37,7 +37,7 @@ type UNetConfig struct {
 	// Hook, when set, maps the bottleneck (level Levels−1, after its DoubleConv) and each
 	// decoder level's output (level l) before the network goes on: where a conditioning such
 	// as a rater's latent is added ([AddLatent]). nil leaves the network as it is.
-	Hook func(level int, x *Node) *Node
+	Hook func(level int, x *graph.Node) *graph.Node
 }
 
 func (c UNetConfig) withDefaults() UNetConfig {
@@ -60,7 +60,7 @@ func UNetSmall64() UNetConfig {
 }
 
 // DoubleConv is U-Net's unit: (3×3 conv → BN → ReLU) twice, as conv1/bn1/conv2/bn2 in scope.
-func DoubleConv(scope *model.Scope, x *Node, out int) *Node {
+func DoubleConv(scope *model.Scope, x *graph.Node, out int) *graph.Node {
 	x = Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: out, Kernel: 3, Padding: 1})
 	x = ReLU(BatchNorm2d(scope.In("bn1"), x, BatchNormConfig{}))
 	x = Conv2d(scope.In("conv2"), x, Conv2dConfig{Out: out, Kernel: 3, Padding: 1})
@@ -69,10 +69,10 @@ func DoubleConv(scope *model.Scope, x *Node, out int) *Node {
 
 // UpsampleNearest2x repeats every pixel of [B, H, W, C] into a 2×2 block ([B, 2H, 2W, C]);
 // built from a broadcast, so it has a gradient on every backend.
-func UpsampleNearest2x(x *Node) *Node {
+func UpsampleNearest2x(x *graph.Node) *graph.Node {
 	d := x.Shape().Dimensions
-	y := BroadcastToDims(Reshape(x, d[0], d[1], 1, d[2], 1, d[3]), d[0], d[1], 2, d[2], 2, d[3])
-	return Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
+	y := graph.BroadcastToDims(graph.Reshape(x, d[0], d[1], 1, d[2], 1, d[3]), d[0], d[1], 2, d[2], 2, d[3])
+	return graph.Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
 }
 
 // Resize resizes [B, H, W, C] to [B, h, w, C] bilinearly with half-pixel centres, like
@@ -81,21 +81,21 @@ func UpsampleNearest2x(x *Node) *Node {
 // ResamplePosEmbedGraph does: that has a gradient on every backend at any size (GoMLX's
 // bilinear Interpolate has none for inputs of 3 pixels or fewer) and uses only ops GoMLX's
 // ONNX exporter has (Interpolate needs Clamp, which it lacks).
-func Resize(x *Node, h, w int) *Node {
+func Resize(x *graph.Node, h, w int) *graph.Node {
 	d := x.Shape().Dimensions
 	if d[1] == h && d[2] == w {
 		return x
 	}
 	g := x.Graph()
 	b, c := d[0], d[3]
-	rh := ConvertDType(Const(g, matrixTensor(BilinearResizeMatrix(d[1], h), h, d[1])), x.DType())
-	rw := ConvertDType(Const(g, matrixTensor(BilinearResizeMatrix(d[2], w), w, d[2])), x.DType())
+	rh := graph.ConvertDType(graph.Const(g, matrixTensor(BilinearResizeMatrix(d[1], h), h, d[1])), x.DType())
+	rw := graph.ConvertDType(graph.Const(g, matrixTensor(BilinearResizeMatrix(d[2], w), w, d[2])), x.DType())
 	// Batched products with the batch axis first on both sides, so no transpose is needed
 	// (GoMLX's ONNX exporter mislabels the shape of a product followed by one).
-	y := Einsum("bik,bkm->bim", BroadcastToDims(Reshape(rh, 1, h, d[1]), b, h, d[1]), Reshape(x, b, d[1], d[2]*c))
-	y = Reshape(y, b*h, d[2], c)
-	y = Einsum("bjl,blc->bjc", BroadcastToDims(Reshape(rw, 1, w, d[2]), b*h, w, d[2]), y)
-	return Reshape(y, b, h, w, c)
+	y := graph.Einsum("bik,bkm->bim", graph.BroadcastToDims(graph.Reshape(rh, 1, h, d[1]), b, h, d[1]), graph.Reshape(x, b, d[1], d[2]*c))
+	y = graph.Reshape(y, b*h, d[2], c)
+	y = graph.Einsum("bjl,blc->bjc", graph.BroadcastToDims(graph.Reshape(rw, 1, w, d[2]), b*h, w, d[2]), y)
+	return graph.Reshape(y, b, h, w, c)
 }
 
 // BilinearResizeMatrix is the [outSize, inSize] matrix (row-major) that resizes a line of
@@ -126,16 +126,16 @@ func matrixTensor(m []float64, rows, cols int) *tensors.Tensor {
 // UNetOutputs holds a U-Net's logits and its intermediate maps, for plots and for the GG-Net
 // modules that tap the encoder.
 type UNetOutputs struct {
-	Logits   *Node   // [B, H, W, NumClasses]
-	Encoder  []*Node // one map per level, full resolution first
-	Decoder  []*Node // one map per decoder level, coarsest first
-	Baseline *Node   // the bottleneck (deepest encoder map after its DoubleConv)
+	Logits   *graph.Node   // [B, H, W, NumClasses]
+	Encoder  []*graph.Node // one map per level, full resolution first
+	Decoder  []*graph.Node // one map per decoder level, coarsest first
+	Baseline *graph.Node   // the bottleneck (deepest encoder map after its DoubleConv)
 }
 
 // UNetForward runs the U-Net and returns all its maps. Variables: enc.<l> (DoubleConv),
 // down.<l> (with DownConv), up.<l> (3×3 conv after 2× nearest upsampling), dec.<l>
 // (DoubleConv on [skip, up] concatenated) and head (1×1 conv).
-func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
+func UNetForward(scope *model.Scope, x *graph.Node, cfg UNetConfig) UNetOutputs {
 	cfg = cfg.withDefaults()
 	d := x.Shape().Dimensions
 	if f := 1 << (cfg.Levels - 1); d[1]%f != 0 || d[2]%f != 0 {
@@ -169,7 +169,7 @@ func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
 		width /= 2
 		skip := out.Encoder[l]
 		u := Conv2d(up.In("%d", l), UpsampleNearest2x(x), Conv2dConfig{Out: channels(skip), Kernel: 3, Padding: 1})
-		in := Concatenate([]*Node{skip, u}, 3)
+		in := graph.Concatenate([]*graph.Node{skip, u}, 3)
 		if cfg.NoSkips {
 			in = u
 		}
@@ -186,5 +186,5 @@ func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
 // UNet returns the segmentation model function for cfg: [B, H, W, InChannels] → logits
 // [B, H, W, NumClasses].
 func UNet(cfg UNetConfig) ModelFn {
-	return func(scope *model.Scope, x *Node) *Node { return UNetForward(scope, x, cfg).Logits }
+	return func(scope *model.Scope, x *graph.Node) *graph.Node { return UNetForward(scope, x, cfg).Logits }
 }

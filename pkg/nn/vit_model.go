@@ -43,7 +43,9 @@ const (
 // ViTConfig describes a whole Vision Transformer, named like timm's VisionTransformer
 // arguments; the variables are timm's ("patch_embed/proj", "cls_token", "pos_embed",
 // "blocks/<i>/…", "norm", "fc_norm", "head"), so a model built with the same arguments in
-// timm has the same state_dict. The zero value of every switch is timm's default.
+// timm has the same state_dict. The zero values of Stem, PosEmbed and NoEmbedClass are
+// timm's defaults; ClassToken, Pool and QKVBias must be set (timm's defaults: true, "token",
+// true).
 type ViTConfig struct {
 	ImageSize  int // square input side the position embedding is learned for
 	InChans    int
@@ -152,6 +154,14 @@ func ViTTiny28() ViTConfig {
 func ViTTiny64() ViTConfig {
 	return ViTConfig{ImageSize: 64, InChans: 3, PatchSize: 8, NumClasses: 10, EmbedDim: 96, Depth: 6,
 		NumHeads: 3, MLPRatio: 4, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
+}
+
+// ViTBase224 is timm's vit_base_patch16_224 (paper Table 1, ViT-B/16): 16×16 patches of
+// 224×224 RGB images, D = 768, 12 blocks of 12 heads, class token, 1000 classes: 86.6M
+// parameters and 17.6G multiply-adds.
+func ViTBase224() ViTConfig {
+	return ViTConfig{ImageSize: 224, InChans: 3, PatchSize: 16, NumClasses: 1000, EmbedDim: 768, Depth: 12,
+		NumHeads: 12, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
 }
 
 // ViT returns the model function of cfg: images [B, H, W, C] → logits [B, NumClasses]. It

@@ -212,6 +212,13 @@ func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (s
 	return stdout.String(), stderr.String(), nil
 }
 
+// GoCommandOutput runs the go command in the session module and returns what it printed on
+// both streams (go get reports on stderr).
+func (t *Toolchain) GoCommandOutput(ctx context.Context, args ...string) (string, error) {
+	out, errOut, err := t.runSplit(ctx, "", args...)
+	return out + errOut, err
+}
+
 // GoCommand runs the go command in the session module (used for the runner's build).
 func (t *Toolchain) GoCommand(ctx context.Context, args ...string) (string, error) {
 	return t.run(ctx, "", args...)
@@ -291,18 +298,28 @@ func (t *Toolchain) Ensure(ctx context.Context, paths []string) (map[string]erro
 	return failed, nil
 }
 
-// recordLocal remembers the modification times of a package's files when the package is
-// not in the module cache (the project itself, or a replace directive to a local folder).
+// recordLocal remembers the modification times of a package's files and folder when the
+// package is not in the module cache (the project itself, or a replace directive to a local
+// folder).
 func (t *Toolchain) recordLocal(p *ListedPackage) {
-	if p.Standard || p.Module == nil || strings.Contains(p.Dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator)) {
+	if p.Standard || p.Module == nil || isModuleCache(p.Dir) {
 		return
 	}
-	for _, f := range append(slices.Clone(p.GoFiles), p.CgoFiles...) {
-		path := filepath.Join(p.Dir, f)
+	// The folder's time changes when a file is added or removed.
+	for _, path := range append([]string{p.Dir}, append(slices.Clone(p.GoFiles), p.CgoFiles...)...) {
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(p.Dir, path)
+		}
 		if st, err := os.Stat(path); err == nil {
 			t.local[path] = st.ModTime()
 		}
 	}
+}
+
+// isModuleCache reports whether dir lies in a module cache (…/pkg/mod/…), whose contents
+// never change.
+func isModuleCache(dir string) bool {
+	return strings.Contains(dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator))
 }
 
 // localChanged reports whether a recorded local source file changed or disappeared.
@@ -383,7 +400,7 @@ func (t *Toolchain) closure(pkgs []string) []string {
 // Build compiles the Go file src as package pkgPath and links it into a plugin at soPath.
 // imports are the packages the file imports directly. Compiler errors are returned as they
 // were printed (positions follow the //line directives in src).
-func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, imports []string, soPath string) error {
+func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, imports []string, soPath string, tm *Timings) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -406,7 +423,10 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 	}
 	archive := filepath.Join(dir, "cell.a")
 	args := append(slices.Clone(t.compile[1:]), "-o", archive, "-p", pkgPath, "-importcfg", compileCfg, "-pack", goFile)
-	if out, err := t.tool(ctx, dir, t.compile[0], args); err != nil {
+	t0 := time.Now()
+	out, err := t.tool(ctx, dir, t.compile[0], args)
+	tm.Compile += time.Since(t0)
+	if err != nil {
 		return &ToolError{Tool: "compile", Output: out, Err: err}
 	}
 	fmt.Fprintf(&cfg, "packagefile %s=%s\n", pkgPath, archive)
@@ -415,7 +435,10 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 		return fmt.Errorf("write importcfg.link: %w", err)
 	}
 	largs := append(slices.Clone(t.link[1:]), "-o", soPath, "-importcfg", linkCfg, "-pluginpath", pkgPath, archive)
-	if out, err := t.tool(ctx, dir, t.link[0], largs); err != nil {
+	t1 := time.Now()
+	out, err = t.tool(ctx, dir, t.link[0], largs)
+	tm.Link += time.Since(t1)
+	if err != nil {
 		return &ToolError{Tool: "link", Output: out, Err: err}
 	}
 	return nil

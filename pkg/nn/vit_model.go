@@ -228,7 +228,7 @@ func ViTForward(scope *model.Scope, images *graph.Node, cfg ViTConfig, opts ViTO
 	var out ViTOutput
 	g := images.Graph()
 	eps := epsOr(cfg.NormEps, 1e-6)
-	out.Stem = vitStem(scope.In("patch_embed"), images, cfg)
+	out.Stem = ViTStem(scope.In("patch_embed"), images, cfg)
 	dims := out.Stem.Shape().Dimensions
 	b, grid, d := dims[0], [2]int{dims[1], dims[2]}, cfg.EmbedDim
 	x := graph.Reshape(out.Stem, b, grid[0]*grid[1], d) // [h, w, D] → [h·w, D], row by row
@@ -291,8 +291,10 @@ func ViTForward(scope *model.Scope, images *graph.Node, cfg ViTConfig, opts ViTO
 	return out
 }
 
-// vitStem embeds images [B, H, W, C] into the token grid [B, H/p, W/p, D] with cfg.Stem.
-func vitStem(scope *model.Scope, images *graph.Node, cfg ViTConfig) *graph.Node {
+// ViTStem embeds images [B, H, W, C] into the token grid [B, H/p, W/p, D] with cfg.Stem, as
+// [ViTForward] does under its "patch_embed" scope: alone, it lets a lesson count or check the
+// stem by itself.
+func ViTStem(scope *model.Scope, images *graph.Node, cfg ViTConfig) *graph.Node {
 	p, d := cfg.PatchSize, cfg.EmbedDim
 	switch cfg.Stem {
 	case ViTStemOverlap:

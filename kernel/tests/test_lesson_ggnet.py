@@ -36,6 +36,16 @@ def test_setup(nb):
             "epochs; 50 test images; 1 seed; questions trained: order") in text, text
 
 
+def test_guidance_trains(nb):
+    """γ = 0 at the start blocks the guidance's gradient only at the first step: its fuse conv moves."""
+    text = cell_text(nb["moved"])
+    spatial, channel = floats(r"γ after training: spatial " + NUM + ", channel " + NUM, text)
+    (moved,) = floats(r"the guidance map's fuse conv moved " + NUM, text)
+    assert spatial != 0 and channel != 0, text
+    assert 0.01 < moved < 1, text
+    assert "guidance" in re.sub(r"<[^>]+>", " ", html(nb["moved"]))
+
+
 def test_costs(nb):
     text = cell_text(nb["cost"])
     params, flops = floats(r"both GGBs add ([\d.]+)% of the U-Net's parameters and ([\d.]+)% of its FLOPs", text)

@@ -3,6 +3,7 @@ package ggnet
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -406,4 +407,67 @@ func pearson(a, b []float64) float64 {
 		return 0
 	}
 	return sab / math.Sqrt(saa*sbb)
+}
+
+// PartMove is how far one part of a trained network moved from its initial weights.
+type PartMove struct {
+	Part string `display:"part"`
+	// Moved is ‖w − w₀‖ / ‖w₀‖ over the part's conv and linear weights (BatchNorm scales and
+	// the GGBs' γ, which starts at 0, left out).
+	Moved float64 `display:"moved ‖w − w₀‖ / ‖w₀‖;format=%.3f"`
+}
+
+// MovedFromInit rebuilds the run's initial weights — a fresh store with the run's seed, the
+// training graph built once, so every variable is drawn in the same order as when the run
+// started — and measures how far each part (the first element of a variable's path: enc,
+// guidance, ggb_spatial, …) of the trained store moved from them. A part whose gradient never
+// arrived would not move: this is how the lesson checks that the guidance map's fuse conv
+// trains although the GGBs' γ = 0 at the start blocks every gradient upstream of them at the
+// first step.
+func MovedFromInit(b compute.Backend, trained *model.Store, cfg RunConfig, seed int64) ([]PartMove, error) {
+	return lesson.Catch("weights moved from their initial values", func() ([]PartMove, error) {
+		init := model.NewStore()
+		init.SetParam(model.ParamInitialSeed, seed)
+		x := tensors.FromFlatDataAndDimensions(make([]float32, cfg.ImageSize*cfg.ImageSize), 1, cfg.ImageSize, cfg.ImageSize, 1)
+		exec, err := model.NewExec(b, init, func(scope *model.Scope, x *Node) *Node {
+			scope.Store().SetTraining(x.Graph(), true)
+			return Model(scope, cfg, []*Node{x})[0]
+		})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := exec.Call(x); err != nil {
+			return nil, err
+		}
+		var parts []string
+		diff, norm := map[string]float64{}, map[string]float64{}
+		for v0 := range init.IterVariables() {
+			path := v0.Path()
+			if !v0.Trainable || !strings.HasSuffix(path, "/weight") || strings.Contains(path, "/bn") {
+				continue
+			}
+			v := trained.GetVariable(path)
+			if v == nil {
+				return nil, fmt.Errorf("%s: in the initial network but not in the trained one (another configuration?)", path)
+			}
+			w, w0 := tensors.MustCopyFlatData[float32](v.MustValue()), tensors.MustCopyFlatData[float32](v0.MustValue())
+			if len(w) != len(w0) {
+				return nil, fmt.Errorf("%s: %d trained values, %d initial", path, len(w), len(w0))
+			}
+			part := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 2)[0]
+			if _, ok := norm[part]; !ok {
+				parts = append(parts, part)
+			}
+			for i := range w {
+				d := float64(w[i] - w0[i])
+				diff[part] += d * d
+				norm[part] += float64(w0[i]) * float64(w0[i])
+			}
+		}
+		out := make([]PartMove, len(parts))
+		for i, p := range parts {
+			out[i] = PartMove{Part: p, Moved: math.Sqrt(diff[p] / norm[p])}
+		}
+		return out, nil
+	})
 }

@@ -330,6 +330,24 @@ func TestClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every part trains, the guidance map's fuse conv too (γ = 0 at the start blocks the
+	// gradient upstream of the GGBs only at the first step). Moved < 1 also checks that the
+	// initial weights were rebuilt: a fresh random draw would sit √2 away.
+	moves, err := MovedFromInit(b, tr.Store, c.Run, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sawGuidance bool
+	for _, m := range moves {
+		t.Logf("%-12s moved %.3f", m.Part, m.Moved)
+		sawGuidance = sawGuidance || m.Part == "guidance"
+		if m.Moved < 0.01 || m.Moved > 1 {
+			t.Errorf("%s moved %.4f from its initial weights: want a trained part, within 1 of its start", m.Part, m.Moved)
+		}
+	}
+	if !sawGuidance {
+		t.Errorf("no guidance part among %+v", moves)
+	}
 	levels, _, err := ProbeBD(b, tr.Store, c.Run, test[:c.Probe])
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,10 @@ def test_raters_biases_have_their_signs(nb):
     assert offsets["tight"] < -0.3 and offsets["cautious"] < 0, offsets
     (fig,) = svgs(nb["raters"])
     assert "traced by every rater" in svg_texts(fig)
+    summary = markdown(nb["raters"])
+    m = re.search(r"span " + NUM + r" px \((\S+)\) to " + NUM + r" px \((\S+)\)", summary)
+    assert m and m.group(2) in ("tight", "cautious") and m.group(4) == "newcomer", summary
+    assert float(m.group(1)) == min(offsets.values()) and float(m.group(3)) == max(offsets.values()), (summary, offsets)
 
 
 def test_concat_equals_added_projection(nb):
@@ -54,6 +58,7 @@ def test_concat_equals_added_projection(nb):
     (d1,) = floats(r"concatenate-then-1×1 ≡ add a projected latent — max \|difference\| " + NUM, text)
     inner, allpx = floats(r"interior pixels " + NUM + ", all pixels " + NUM, text)
     assert d0 < 1e-5 and d1 < 1e-4 and inner < 1e-4 and allpx > 1e-3, text
+    assert "Measured in section 2." in markdown(nb["mechanism"])
 
 
 def test_main_run_separates_the_raters(nb):
@@ -87,3 +92,6 @@ def test_answers(nb):
     text = cell_text(nb["answers"])
     for n in range(1, 9):
         assert f"{n}. " in text, n
+    # At the test budget the sweeps are not trained, and the frozen fit must leave the others alone.
+    assert "Not trained at this budget" in text, text
+    assert "Frozen, the fit left the other raters' predictions exactly as they were" in text, text

@@ -152,6 +152,16 @@ def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
+def cell_markdown(cell):
+    """Every text/markdown display of a cell, concatenated (the lessons' computed summaries)."""
+    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
+
+
+def cell_html(cell):
+    """Every text/html output of a cell (displays and its result), concatenated."""
+    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
+
+
 def svgs(cell):
     """Every SVG document a notebook cell showed (displays and its result), parsed, in order."""
     import xml.etree.ElementTree as ET

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
+from conftest import cell_html, cell_markdown, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -22,12 +22,7 @@ def nb():
         yield execute_notebook("06-gg-net.ipynb")
 
 
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
-
-
-def html(cell):
-    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
+markdown, html = cell_markdown, cell_html
 
 
 def test_setup(nb):

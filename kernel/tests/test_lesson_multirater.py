@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
+from conftest import cell_html, cell_markdown, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -23,12 +23,7 @@ def nb():
         yield execute_notebook("07-multi-rater.ipynb")
 
 
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
-
-
-def html(cell):
-    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
+markdown, html = cell_markdown, cell_html
 
 
 def test_setup(nb):

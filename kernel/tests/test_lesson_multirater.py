@@ -88,5 +88,5 @@ def test_answers(nb):
     for n in range(1, 9):
         assert f"{n}. " in text, n
     # At the test budget the sweeps are not trained, and the frozen fit must leave the others alone.
-    assert "Not trained at this budget" in text, text
+    assert "init std 0: not trained at this budget" in text, text
     assert "Frozen, the fit left the other raters' predictions exactly as they were" in text, text

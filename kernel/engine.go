@@ -634,9 +634,10 @@ func (e *Engine) runGo(ctx context.Context, n int, p compiler.Parsed, sink Sink)
 	if errors.Is(err, errRunnerRestarted) {
 		// The cell was compiled against variables the old runner held; compile it again
 		// without them (a cell that uses one now says it is undefined) and run it once more.
-		if prog, err = e.compile(context.WithoutCancel(ctx), n, p); err == nil {
-			err = e.run(context.WithoutCancel(ctx), prog, sink, false)
+		if prog, err = e.compile(context.WithoutCancel(ctx), n, p); err != nil {
+			return err // no program to log: a cell that used a lost variable no longer compiles
 		}
+		err = e.run(context.WithoutCancel(ctx), prog, sink, false)
 	}
 	e.log.Info("cell", "n", n, "packages", prog.Timings.Packages.Round(time.Millisecond),
 		"check", prog.Timings.Check.Round(time.Millisecond), "build", prog.Timings.Build.Round(time.Millisecond),

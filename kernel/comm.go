@@ -134,7 +134,8 @@ func (e *Engine) closeComms() {
 // hold are dropped; a comm_open for a target the runner does not serve is answered with
 // comm_close.
 func (e *Engine) Comm(ctx context.Context, m widgets.Message, sink Sink) error {
-	if err := e.waitReady(ctx); err != nil {
+	st, err := e.waitSession(ctx)
+	if err != nil {
 		return err
 	}
 	if m.Type != "comm_open" {
@@ -152,7 +153,7 @@ func (e *Engine) Comm(ctx context.Context, m widgets.Message, sink Sink) error {
 		}
 		return nil
 	}
-	rc, err := e.ensureRunner(ctx)
+	rc, err := e.ensureRunner(ctx, st)
 	if err != nil {
 		return fmt.Errorf("comm: %w", err)
 	}
@@ -178,7 +179,7 @@ func (e *Engine) Comm(ctx context.Context, m widgets.Message, sink Sink) error {
 	if m.Type == "comm_close" {
 		e.trackComm(m)
 	}
-	if err := rc.Send(runner.Command{Op: "comm", ID: id, Comm: &m}); err != nil {
+	if err := rc.Send(runner.Command{Op: runner.OpComm, ID: id, Comm: &m}); err != nil {
 		return fmt.Errorf("comm: %w", err)
 	}
 	select {

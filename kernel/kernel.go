@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/internal/gopls"
 	"github.com/gostudy/gostudy/kernel/internal/kernelspec"
 	"github.com/gostudy/gostudy/kernel/internal/protocol"
@@ -53,14 +52,63 @@ type Kernel struct {
 	goplsOnce   sync.Once
 	goplsUp     chan struct{}
 
-	queue chan protocol.Request // execute requests, run one at a time
+	queue requestQueue // execute requests, run one at a time, in order
 	// commQueue holds the front end's comm messages until commLoop hands them to the
-	// runner, one at a time and in order; commWake signals a new one.
-	commMu    sync.Mutex
-	commQueue []protocol.Request
-	commWake  chan struct{}
+	// runner, one at a time and in order.
+	commQueue requestQueue
 	aborting  bool      // replying "aborted" to queued requests after an error
 	stop      chan bool // shutdown requested (value: restart)
+}
+
+// requestQueue holds requests (executes, comm messages) until their loop takes them, in
+// arrival order. It has no fixed capacity: Run All on a long notebook sends hundreds of
+// execute requests at once and every one must get its reply, and a dragged slider sends a
+// comm message per step. (Each request is bounded by protocol.MaxMessageSize; a front
+// end that can sign requests can run code anyway, so a count limit would protect nothing.)
+type requestQueue struct {
+	mu    sync.Mutex
+	items []protocol.Request
+	added chan struct{} // capacity 1: a token meaning "items may be non-empty"
+}
+
+func newRequestQueue() requestQueue { return requestQueue{added: make(chan struct{}, 1)} }
+
+// push appends r; it never blocks.
+func (q *requestQueue) push(r protocol.Request) {
+	q.mu.Lock()
+	q.items = append(q.items, r)
+	q.mu.Unlock()
+	select {
+	case q.added <- struct{}{}:
+	default:
+	}
+}
+
+// pop waits for the oldest request; ok is false when ctx ended first.
+func (q *requestQueue) pop(ctx context.Context) (r protocol.Request, ok bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			r = q.items[0]
+			q.items[0] = protocol.Request{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return r, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.added:
+		case <-ctx.Done():
+			return r, false
+		}
+	}
+}
+
+// len is the number of requests waiting.
+func (q *requestQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
 }
 
 type historyEntry struct {
@@ -93,8 +141,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer engine.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
-		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1),
-		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{}), commWake: make(chan struct{}, 1)}
+		queue: newRequestQueue(), commQueue: newRequestQueue(), stop: make(chan bool, 1),
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{})}
 	defer k.closeGopls()
 	engine.SetIdleSink(&iopubSink{k: k})
 	// A front end that sends no kernel_info_request still gets a prepared session.
@@ -125,11 +173,7 @@ func Run(ctx context.Context, opts Options) error {
 func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 	switch req.Msg.Header.MsgType {
 	case "execute_request":
-		select {
-		case k.queue <- req:
-		default:
-			k.log.Error("execute queue full; request dropped", "msg_id", req.Msg.Header.MsgID)
-		}
+		k.queue.push(req)
 	case "interrupt_request":
 		k.interrupt()
 		k.reply(req, "interrupt_reply", map[string]any{"status": "ok"})
@@ -148,13 +192,7 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 	case "comm_open", "comm_msg", "comm_close":
 		// Widgets live in the runner: their messages go there, in order, whether or not a
 		// cell is running (see commLoop).
-		k.commMu.Lock()
-		k.commQueue = append(k.commQueue, req)
-		k.commMu.Unlock()
-		select {
-		case k.commWake <- struct{}{}:
-		default:
-		}
+		k.commQueue.push(req)
 	default:
 		go k.busy(req, func() { k.answer(ctx, req) })
 	}
@@ -166,21 +204,9 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 // runs, the status stays the cell's and their output joins the cell's.
 func (k *Kernel) commLoop(ctx context.Context) {
 	for {
-		k.commMu.Lock()
-		var req protocol.Request
-		have := len(k.commQueue) > 0
-		if have {
-			req = k.commQueue[0]
-			k.commQueue = k.commQueue[1:]
-		}
-		k.commMu.Unlock()
-		if !have {
-			select {
-			case <-k.commWake:
-				continue
-			case <-ctx.Done():
-				return
-			}
+		req, ok := k.commQueue.pop(ctx)
+		if !ok {
+			return
 		}
 		var c struct {
 			CommID     string         `json:"comm_id"`
@@ -238,7 +264,7 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 			k.reply(req, "is_complete_reply", map[string]any{"status": "unknown"})
 			return
 		}
-		status := compiler.IsComplete(c.Code)
+		status := cellSyntax.IsComplete(c.Code)
 		content := map[string]any{"status": status}
 		if status == "incomplete" {
 			content["indent"] = "\t"
@@ -268,7 +294,7 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 func (k *Kernel) kernelInfo() map[string]any {
 	return map[string]any{
 		"status":                 "ok",
-		"protocol_version":       "5.3",
+		"protocol_version":       protocol.ProtocolVersion,
 		"implementation":         "gostudy",
 		"implementation_version": Version,
 		// JupyterLab copies language_info into every notebook it opens with this kernel and
@@ -297,17 +323,16 @@ func (k *Kernel) kernelInfo() map[string]any {
 // executeLoop runs queued executions one at a time.
 func (k *Kernel) executeLoop(ctx context.Context) {
 	for {
-		select {
-		case req := <-k.queue:
-			k.busy(req, func() { k.execute(ctx, req) })
-			k.wantGopls()
-			if len(k.queue) == 0 {
-				k.mu.Lock()
-				k.aborting = false
-				k.mu.Unlock()
-			}
-		case <-ctx.Done():
+		req, ok := k.queue.pop(ctx)
+		if !ok {
 			return
+		}
+		k.busy(req, func() { k.execute(ctx, req) })
+		k.wantGopls()
+		if k.queue.len() == 0 {
+			k.mu.Lock()
+			k.aborting = false
+			k.mu.Unlock()
 		}
 	}
 }
@@ -378,7 +403,7 @@ func (k *Kernel) execute(ctx context.Context, req protocol.Request) {
 	}
 	if c.StopOnError == nil || *c.StopOnError {
 		k.mu.Lock()
-		k.aborting = len(k.queue) > 0
+		k.aborting = k.queue.len() > 0
 		k.mu.Unlock()
 	}
 	k.reply(req, "execute_reply", map[string]any{"status": "error", "execution_count": n, "ename": ee.Name, "evalue": ee.Value, "traceback": tb})
@@ -599,7 +624,7 @@ func (k *Kernel) startGopls(ctx context.Context) {
 		k.goplsMu.Unlock()
 		return
 	}
-	if err := k.engine.waitReady(ctx); err != nil {
+	if err := k.engine.WaitReady(ctx); err != nil {
 		return
 	}
 	idle := time.NewTimer(goplsIdleStart)
@@ -631,7 +656,7 @@ wait:
 	k.gopls = c
 	// Warm it up so the first Tab press is fast.
 	go func() {
-		if path, content, off, ok := k.completionDoc("fmt.Pr", 6); ok {
+		if path, content, off, ok := k.engine.CompletionFile("fmt.Pr", 6); ok {
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			_, _ = c.Complete(wctx, path, content, off)
@@ -670,19 +695,6 @@ func (k *Kernel) goplsClient() *gopls.Client {
 	return k.gopls
 }
 
-// completionDoc builds the file gopls sees for a cell and maps the cursor into it.
-func (k *Kernel) completionDoc(code string, cursorBytes int) (path string, content []byte, offset int, ok bool) {
-	if !k.engine.Ready() {
-		return "", nil, 0, false
-	}
-	text, off := k.engine.sess.CompletionFile(code, cursorBytes)
-	dir := filepath.Join(k.engine.Dir(), "complete")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, 0, false
-	}
-	return filepath.Join(dir, "cell.go"), []byte(text), off, true
-}
-
 // runeToByte converts a cursor position in Unicode code points (what the Jupyter protocol
 // sends since version 5.2) into a byte offset.
 func runeToByte(s string, r int) int {
@@ -716,14 +728,9 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 		"cursor_end": c.CursorPos, "metadata": map[string]any{}}
 	word := c.Code[start:cursor]
 	if strings.HasPrefix(word, "%") {
-		var ms []string
-		for _, m := range magicHelp {
-			name := strings.Fields(m.syntax)[0]
-			if strings.HasPrefix(name, word) && strings.HasPrefix(name, "%") {
-				ms = append(ms, name)
-			}
+		if ms := magicCompletions(word); ms != nil {
+			reply["matches"] = ms
 		}
-		reply["matches"] = slices.Compact(ms)
 		return reply
 	}
 	client := k.goplsFor(ctx)
@@ -731,7 +738,7 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 		k.log.Info("completion without gopls", "ready", k.engine.Ready())
 		return reply
 	}
-	path, content, off, ok := k.completionDoc(c.Code, cursor)
+	path, content, off, ok := k.engine.CompletionFile(c.Code, cursor)
 	if !ok {
 		return reply
 	}
@@ -787,7 +794,7 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 	if cursor > 0 && (cursor == len(c.Code) || !isLetterOrDigit(rune(c.Code[cursor]))) {
 		cursor--
 	}
-	path, content, off, ok := k.completionDoc(c.Code, cursor)
+	path, content, off, ok := k.engine.CompletionFile(c.Code, cursor)
 	if !ok {
 		return reply
 	}

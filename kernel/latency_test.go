@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gostudy/gostudy/kernel/internal/compiler"
 )
 
 // compiledSource compiles code as the next cell without running it and returns the Go file
@@ -17,7 +15,11 @@ func compiledSource(t *testing.T, c *cellRun, code string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	c.n++
-	prog, err := c.e.sess.Compile(ctx, c.n, compiler.Parse(code))
+	st, err := c.e.waitSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := st.comp.Compile(ctx, c.n, cellSyntax.Parse(code))
 	if err != nil {
 		t.Fatalf("compile %q: %v", code, err)
 	}

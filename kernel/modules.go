@@ -26,10 +26,10 @@ import (
 // fetchModules adds the modules providing paths to the session module. When that changes a
 // package the runner itself was built from (go get may upgrade shared dependencies), it
 // rebuilds the runner and asks for a runner restart before the cell runs.
-func (e *Engine) fetchModules(ctx context.Context, paths []string) ([]string, error) {
+func (e *Engine) fetchModules(ctx context.Context, st *session, paths []string) ([]string, error) {
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	out, err := e.tc.GoCommandOutput(gctx, append([]string{"get"}, paths...)...)
+	out, err := st.tc.GoCommandOutput(gctx, append([]string{"get"}, paths...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot fetch the module of %s: %v", strings.Join(paths, ", "), err)
 	}
@@ -43,7 +43,7 @@ func (e *Engine) fetchModules(ctx context.Context, paths []string) ([]string, er
 	if len(notes) == 0 {
 		notes = append(notes, fmt.Sprintf("fetched the module of %s into this session's module (the project's go.mod is unchanged)", strings.Join(paths, ", ")))
 	}
-	restarted, err := e.refreshModules(ctx)
+	restarted, err := e.refreshModules(ctx, st)
 	if err != nil {
 		return notes, err
 	}
@@ -61,14 +61,11 @@ func sessionGoCommand(script string) bool {
 	return len(f) >= 2 && f[0] == "go" && (f[1] == "get" || f[1] == "mod")
 }
 
-// afterGoGet makes the session see requirements a `go get` or `go mod` line changed.
-func (e *Engine) afterGoGet() {
-	if e.tc == nil {
-		return
-	}
+// afterGoGet makes session st see requirements a `go get` or `go mod` line changed.
+func (e *Engine) afterGoGet(st *session) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if _, err := e.refreshModules(ctx); err != nil {
+	if _, err := e.refreshModules(ctx, st); err != nil {
 		e.log.Warn("after go get", "err", err)
 	}
 }
@@ -76,28 +73,41 @@ func (e *Engine) afterGoGet() {
 // refreshModules lists the packages again after the session module's requirements changed,
 // and rebuilds the runner (to be restarted before the next cell) when packages it was built
 // from changed. It reports whether it did.
-func (e *Engine) refreshModules(ctx context.Context) (bool, error) {
+func (e *Engine) refreshModules(ctx context.Context, st *session) (bool, error) {
 	runnerPkg := sessionModule + "/runner"
-	before := e.tc.DepExports(runnerPkg)
-	e.mu.Lock()
-	e.modChanged = true
-	e.mu.Unlock()
-	e.tc.Forget()
-	if _, err := e.tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath, runnerPkg}); err != nil {
+	st.mu.Lock()
+	st.modChanged = true
+	before := st.runnerExports
+	st.mu.Unlock()
+	st.tc.Forget()
+	if _, err := st.tc.Ensure(ctx, []string{"fmt", compiler.CellRuntimePath, runnerPkg}); err != nil {
 		return false, err
 	}
-	if after := e.tc.DepExports(runnerPkg); maps.Equal(before, after) {
+	after := runnerDepExports(st.tc)
+	if maps.Equal(before, after) {
 		return false, nil
 	}
-	bin := filepath.Join(e.dir, fmt.Sprintf("runner-%d.bin", time.Now().UnixNano()))
-	if _, err := e.tc.GoCommand(ctx, "build", "-o", bin, "./runner"); err != nil {
+	bin := e.newRunnerPath()
+	if _, err := st.tc.GoCommand(ctx, "build", "-o", bin, "./runner"); err != nil {
 		return false, fmt.Errorf("rebuild the runner: %w", err)
 	}
-	e.mu.Lock()
-	e.runnerBin = bin
-	e.restartRunner = true
-	e.mu.Unlock()
+	st.mu.Lock()
+	old := st.runnerBin
+	st.runnerBin = bin
+	st.runnerExports = after
+	st.restartRunner = true
+	st.mu.Unlock()
+	e.dropRunner(old)
 	return true, nil
+}
+
+// runnerDepExports are the export files of the packages the session's runner is built
+// from, without its own package: that one is compiled in the session's folder, so its export
+// differs from session to session while its source (runnerSource) does not.
+func runnerDepExports(tc *compiler.Toolchain) map[string]string {
+	exports := tc.DepExports(sessionModule + "/runner")
+	delete(exports, sessionModule+"/runner")
+	return exports
 }
 
 // sessionModuleSpec describes the session module for the gostudy checkout at repoDir and a

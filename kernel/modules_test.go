@@ -44,3 +44,40 @@ func TestImportFetchesMissingModule(t *testing.T) {
 		t.Error("the project's go.mod or go.sum changed")
 	}
 }
+
+// TestModuleLineKeepsRestoredRunner: a `!go mod` line that changes nothing the runner was
+// built from keeps the runner (and the variables it holds) in a session restored from the
+// session cache, as it does in one prepared from scratch. The session module's runner
+// package is not in the cached toolchain state, so a restored session once compared against
+// nothing, rebuilt the runner after every go get or go mod line, and lost all variables.
+func TestModuleLineKeepsRestoredRunner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the engine builds real plugins; skipped in -short mode")
+	}
+	cacheDir := t.TempDir()
+	var firstBin string
+	for _, name := range []string{"from scratch", "restored"} {
+		e, err := NewEngine(EngineOptions{RepoDir: repoDir(t), WorkDir: t.TempDir(), CacheDir: cacheDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &cellRun{e: e, t: t}
+		c.ok("kept := 5")
+		// A session prepared from scratch ends up running its copy in the cache; a restored
+		// one runs that same file (a build would have made a new one).
+		bin := e.RunnerBinary()
+		if firstBin == "" {
+			firstBin = bin
+		} else if bin != firstBin {
+			t.Fatalf("the second session was not restored from the cache: it runs %s, not %s", bin, firstBin)
+		}
+		c.ok("!go mod edit -json")
+		if got := e.RunnerBinary(); got != bin {
+			t.Errorf("%s session: !go mod edit rebuilt the runner (%s, was %s)", name, got, bin)
+		}
+		if got := c.ok("kept").text(); got != "5" {
+			t.Errorf("%s session: kept = %q after !go mod edit, want 5", name, got)
+		}
+		e.Close()
+	}
+}

@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/gostudy/gostudy/kernel/internal/compiler"
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // A session spends most of its preparation asking the go command things whose answers only
@@ -25,7 +26,7 @@ import (
 // what takes the first cell of a session from about a second to the cost of any cell.
 
 // sessionCacheVersion changes when the layout of a cached session changes.
-const sessionCacheVersion = 4
+const sessionCacheVersion = 5
 
 // cachedSession is the file session.json in a cache entry.
 type cachedSession struct {
@@ -36,7 +37,11 @@ type cachedSession struct {
 	// RunnerStamps are the times of the local source files the runner was built from; the
 	// entry is stale when one changed (the toolchain's own stamps follow later edits).
 	RunnerStamps map[string]time.Time
-	ExtLD        string // linker wrapper, a file name in the entry's folder
+	// RunnerExports are the export files of the packages the runner was built from. The
+	// session module's own runner package is not in the toolchain state (its folder goes
+	// with the session), so a restored session learns them from here.
+	RunnerExports map[string]string
+	ExtLD         string // linker wrapper, a file name in the entry's folder
 }
 
 // sessionCache is one entry of the cache: a folder named by the session's key.
@@ -45,7 +50,8 @@ type sessionCache struct {
 }
 
 // runnerSource is the session module's runner command.
-const runnerSource = "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"github.com/gostudy/gostudy/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
+const runnerSource = "// Command runner runs the cells of one gostudy kernel session.\npackage main\n\nimport \"" +
+	ModulePath + "/kernel/runner\"\n\nfunc main() { runner.Main() }\n"
 
 // goSettings are the go env variables that change what the go command builds.
 var goSettings = []string{"GOVERSION", "GOROOT", "GOOS", "GOARCH", "GOAMD64", "GOARM64", "GOEXPERIMENT",
@@ -91,15 +97,16 @@ func openSessionCache(ctx context.Context, root, goCmd, dir string, env []string
 func goEnv(ctx context.Context, goCmd, dir string, env []string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goCmd, append([]string{"env"}, goSettings...)...)
+	// Through the reaper, like every command the kernel starts: nothing outlives the kernel.
+	cmd := reaper.CommandContext(ctx, goCmd, append([]string{"env"}, goSettings...)...)
 	cmd.Dir, cmd.Env = dir, env
+	var stdout bytes.Buffer
 	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := reaper.Run(cmd); err != nil {
 		return nil, fmt.Errorf("go env: %v: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	return out, nil
+	return stdout.Bytes(), nil
 }
 
 // load reads the entry; ok is false when it is missing or from another version.
@@ -218,17 +225,17 @@ func copyExecutable(src, dst string) error {
 	return nil
 }
 
-// restore makes the session's toolchain from a cache entry; it reports why not when the
+// restore makes session st's toolchain from a cache entry; it reports why not when the
 // entry is stale.
-func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
+func (e *Engine) restore(ctx context.Context, st *session, c *sessionCache, env []string) error {
 	s, ok := c.load()
 	if !ok {
 		return errors.New("no cached session")
 	}
-	if len(s.RunnerStamps) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
+	if len(s.RunnerStamps) == 0 || len(s.RunnerExports) == 0 || !compiler.StampsCurrent(s.RunnerStamps) {
 		return errors.New("the runner's sources changed")
 	}
-	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, e.goEnv, s.Toolchain)
+	tc, err := compiler.RestoreToolchain(ctx, e.opts.GoCmd, e.dir, env, s.Toolchain)
 	if err != nil {
 		return err
 	}
@@ -238,43 +245,63 @@ func (e *Engine) restore(ctx context.Context, c *sessionCache) error {
 		}
 	}
 	c.touch()
-	e.tc = tc
-	e.runnerBin = filepath.Join(c.dir, s.Runner)
-	e.known = s.Known
-	e.runnerStamps = s.RunnerStamps
-	e.saved = tc.Size()
+	st.tc = tc
+	st.runnerBin = filepath.Join(c.dir, s.Runner)
+	st.known = s.Known
+	st.runnerStamps = s.RunnerStamps
+	st.runnerExports = s.RunnerExports
+	st.saved = tc.Size()
+	if s.ExtLD != "" {
+		st.extld = filepath.Join(c.dir, s.ExtLD)
+	}
 	return nil
 }
 
-// saveSession records the session's toolchain state (and runner) in its cache entry.
-func (e *Engine) saveSession() {
-	if e.cache == nil || e.tc == nil {
+// savedPackages is the number of packages in the session's cached state.
+func (st *session) savedPackages() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.saved
+}
+
+// saveSession records session st's toolchain state (and runner) in its cache entry. Saves
+// of one session are serialized (set-up, Warm and Close may each save).
+func (e *Engine) saveSession(st *session) {
+	if st.cache == nil || st.tc == nil {
 		return
 	}
-	e.mu.Lock()
-	modChanged := e.modChanged
-	e.mu.Unlock()
-	if modChanged {
+	if replaced := e.saveSessionLocked(st); replaced != "" {
+		e.dropRunner(replaced)
+	}
+}
+
+// saveSessionLocked is saveSession under st.mu; it returns the runner binary the cached copy
+// replaced, if it did.
+func (e *Engine) saveSessionLocked(st *session) (replaced string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.modChanged {
 		// The session's go.mod is no longer the one the entry's key was computed from.
-		return
+		return ""
 	}
-	if !compiler.StampsCurrent(e.runnerStamps) {
+	if !compiler.StampsCurrent(st.runnerStamps) {
 		// A source of the runner changed during the session: the next one builds a new one.
-		return
+		return ""
 	}
-	s := &cachedSession{Toolchain: e.tc.State(), Known: e.known, RunnerStamps: e.runnerStamps}
-	if strings.HasPrefix(e.extld, e.cache.dir+string(filepath.Separator)) {
-		s.ExtLD = filepath.Base(e.extld)
+	s := &cachedSession{Toolchain: st.tc.State(), Known: st.known, RunnerStamps: st.runnerStamps, RunnerExports: st.runnerExports}
+	if strings.HasPrefix(st.extld, st.cache.dir+string(filepath.Separator)) {
+		s.ExtLD = filepath.Base(st.extld)
 	}
-	bin, err := e.cache.save(s, e.runnerBin)
+	bin, err := st.cache.save(s, st.runnerBin)
 	if err != nil {
 		e.log.Warn("could not save the session for the next one", "err", err)
-		return
+		return ""
 	}
-	e.saved = len(s.Toolchain.Packages)
-	if e.runnerBin != bin {
+	st.saved = len(s.Toolchain.Packages)
+	if st.runnerBin != bin {
 		// The same binary; using the cached copy keeps later saves from copying it again.
-		e.runnerBin = bin
-		e.log.Info("session cached", "dir", e.cache.dir)
+		replaced, st.runnerBin = st.runnerBin, bin
+		e.log.Info("session cached", "dir", st.cache.dir)
 	}
+	return replaced
 }

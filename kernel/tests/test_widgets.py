@@ -7,10 +7,15 @@ back on iopub with the comm_msg as parent, framed by busy/idle, and a later cell
 variable it set.
 """
 
+import os
 import queue
 import time
+import xml.etree.ElementTree as ET
 
-from conftest import result_of, run
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from conftest import result_of, run, svg_texts
 
 
 def iopub_until_idle(kc, parent_id, timeout=60):
@@ -111,3 +116,66 @@ def test_unknown_comm_target_is_closed(kernel):
     msg_id = send_comm(kc, "comm_open", {"comm_id": "x-1", "target_name": "no.such.target", "data": {}})
     got = iopub_until_idle(kc, msg_id)
     assert any(m["msg_type"] == "comm_close" and m["content"]["comm_id"] == "x-1" for m in got), got
+
+
+# The lessons' "Try it" cells: notebook, cell id, and the moves: the control moved, the state
+# sent, and what the redrawn figure's title must then say. Each test runs the notebook's code
+# cells up to and including that cell (at the test budget; they train nothing), moves the
+# controls one after the other once the cell finished, and checks each move replaced the
+# cell's figure in place by one drawn for the new value (update_display_data on its display id).
+LESSON_WIDGETS = [
+    ("01-dropout.ipynb", "play-p", [("FloatSliderModel", {"value": 0.8}, "One draw of dropout, p = 0.80")]),
+    ("04-window-attention.ipynb", "play-window", [
+        ("DropdownModel", {"index": 1}, "SW-MSA masks (M = 4, s = 3)"),
+        ("IntSliderModel", {"value": 0}, "regions (M = 4, s = 0)"),
+        ("IntSliderModel", {"value": 6}, "SW-MSA masks (M = 4, s = 3)"),  # s is capped at M−1
+    ]),
+]
+
+
+@pytest.mark.parametrize("notebook,cell_id,moves", LESSON_WIDGETS)
+def test_lesson_widget_redraws_its_figure(notebook, cell_id, moves):
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    nb = nbformat.read(os.path.join(NOTEBOOKS, notebook), as_version=4)
+    ids = [c.id for c in nb.cells]
+    assert cell_id in ids, f"{notebook} has no cell {cell_id}"
+    code = [c.source for c in nb.cells[:ids.index(cell_id) + 1] if c.cell_type == "code"]
+    old = os.environ.get("GOSTUDY_BUDGET")
+    os.environ["GOSTUDY_BUDGET"] = "test"
+    km, kc = start_new_kernel(kernel_name="gostudy", startup_timeout=120)
+    try:
+        for src in code:
+            reply, msgs = run(kc, src)
+            assert reply["content"]["status"] == "ok", (src[:200], reply["content"])
+        models = opened_models(msgs)
+        shown = [c for t, c, _ in msgs if t == "display_data" and "image/svg+xml" in c["data"]]
+        assert shown, "the cell showed no figure"
+        display_id = shown[-1]["transient"]["display_id"]
+        before = svg_texts(ET.fromstring(shown[-1]["data"]["image/svg+xml"]))
+        for model, state, title in moves:
+            assert model in models, f"the cell opened no {model}: {list(models)}"
+            assert title not in before, f"the figure says {title!r} before the move"
+            msg_id = send_comm(kc, "comm_msg", {"comm_id": models[model][0][0], "data": {
+                "method": "update", "state": state, "buffer_paths": []}})
+            got = iopub_until_idle(kc, msg_id, timeout=120)
+            redrawn = [m["content"] for m in got if m["msg_type"] == "update_display_data"
+                       and m["content"]["transient"]["display_id"] == display_id]
+            assert redrawn, f"moving {model} redrew nothing: {[m['msg_type'] for m in got]}"
+            assert "image/svg+xml" in redrawn[-1]["data"], f"not a figure: {redrawn[-1]['data']}"
+            after = svg_texts(ET.fromstring(redrawn[-1]["data"]["image/svg+xml"]))
+            assert title in after, f"after {model} ← {state}, the figure's texts: {after[:500]}"
+            errors = [m["content"] for m in got if m["msg_type"] == "error"
+                      or (m["msg_type"] == "stream" and m["content"]["name"] == "stderr")]
+            assert not errors, errors
+            before = after
+    finally:
+        km.shutdown_kernel(now=True)
+        kc.stop_channels()
+        if old is None:
+            os.environ.pop("GOSTUDY_BUDGET", None)
+        else:
+            os.environ["GOSTUDY_BUDGET"] = old
+

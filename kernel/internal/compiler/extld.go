@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // Plugins must be linked externally: `go tool link -buildmode=plugin` writes a Go object and
@@ -102,9 +103,9 @@ func sharedLinkWorks(ctx context.Context, dir, cc, flag string, env []string) bo
 	}
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cc, flag, "-shared", "-fPIC", "-o", filepath.Join(work, "t.so"), src)
+	cmd := reaper.CommandContext(ctx, cc, flag, "-shared", "-fPIC", "-o", filepath.Join(work, "t.so"), src)
 	cmd.Env = env
-	return cmd.Run() == nil
+	return reaper.Run(cmd) == nil
 }
 
 // shellQuote quotes s for a POSIX shell; "" stays an empty word.

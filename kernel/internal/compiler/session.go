@@ -22,11 +22,12 @@ import (
 	"golang.org/x/mod/semver"
 )
 
-// CellRuntimePath is the import path of the runtime every compiled cell links against.
-const CellRuntimePath = "github.com/gostudy/gostudy/kernel/cellrt"
+// ModulePath is the gostudy module's path: cells import its packages, and the runner and
+// every cell link its cell runtime.
+const ModulePath = "github.com/gostudy/gostudy"
 
-// EntryPoint is the exported function of a cell plugin that the runner calls.
-const EntryPoint = "GostudyRun"
+// CellRuntimePath is the import path of the runtime every compiled cell links against.
+const CellRuntimePath = ModulePath + "/kernel/cellrt"
 
 // Decl is a declaration a cell made (func, method, type or const group) that later cells
 // see again: its source is emitted into every later cell's package.
@@ -65,6 +66,7 @@ type Var struct {
 // Session holds what a notebook has declared so far and compiles its cells.
 type Session struct {
 	tc      *Toolchain
+	syntax  Syntax
 	dir     string // session module directory
 	modPath string
 	fset    *token.FileSet
@@ -87,11 +89,12 @@ type Session struct {
 
 // NewSession returns a session that compiles cells in the module directory dir (whose
 // module path is modPath) with the toolchain tc. known maps package names to import paths
-// for packages that cells may use without importing them.
-func NewSession(tc *Toolchain, dir, modPath string, known map[string]string) *Session {
+// for packages that cells may use without importing them; sx is the cell syntax (for code
+// intelligence on cells with magics).
+func NewSession(tc *Toolchain, sx Syntax, dir, modPath string, known map[string]string) *Session {
 	fset := token.NewFileSet()
 	return &Session{
-		tc: tc, dir: dir, modPath: modPath, fset: fset,
+		tc: tc, syntax: sx, dir: dir, modPath: modPath, fset: fset,
 		imp:   newExportImporter(fset, tc),
 		known: known,
 		vars:  map[string]*Var{},
@@ -291,7 +294,7 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		break
 	}
 	if lastErr != nil {
-		return nil, lastErr
+		return nil, pointIntoCell(lastErr, n, p)
 	}
 	// Success: remember the cell's declarations and imports.
 	s.decls = decls
@@ -306,6 +309,32 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		}
 	}
 	return result.Program, nil
+}
+
+// pointIntoCell moves diagnostics that lie in generated code to the end of cell n's code:
+// the generator places every piece of cell code behind a //line directive, so such an error
+// is one the user's code caused at a place no directive covers (say, a cell that ends in
+// the middle of a statement), and it must still name a line of the cell.
+func pointIntoCell(err error, n int, p Parsed) error {
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	lines := strings.Split(p.Go, "\n")
+	last := len(lines)
+	for last > 1 && strings.TrimSpace(lines[last-1]) == "" {
+		last--
+	}
+	col := len(strings.TrimRight(lines[last-1], " \t\r")) + 1
+	for i, d := range ce.Diagnostics {
+		// Also past the end of the cell's code: an error at the end of the generated file
+		// ("expected '}', found 'EOF'") belongs at the end of the cell's code.
+		past := d.Line > last || d.Line == last && d.Col > col
+		if d.Line > 0 && (d.Cell() == 0 || d.Cell() == n && past) {
+			ce.Diagnostics[i] = Diagnostic{File: CellFile(n), Line: last, Col: col, Message: d.Message}
+		}
+	}
+	return ce
 }
 
 // nameImports builds the packages this cell imports and fills in the names of imports

@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // Toolchain compiles and links cell plugins by calling `go tool compile` and `go tool link`
@@ -190,16 +189,14 @@ func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (s
 	if dir == "" {
 		dir = t.dir
 	}
-	cmd := exec.CommandContext(ctx, t.goCmd, args...)
+	// Cancelling ctx (an interrupt, shutdown) stops the go command and everything it
+	// started (compilers, cgo, the linker); so does the kernel's death (reaper).
+	cmd := reaper.CommandContext(ctx, t.goCmd, args...)
 	cmd.Dir = dir
 	cmd.Env = t.env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Own process group, so an interrupt or shutdown can stop the go command and everything
-	// it started (compilers, cgo, the linker).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	err := cmd.Run()
+	err := reaper.Run(cmd)
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
@@ -446,13 +443,13 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 
 // tool runs a compiler tool and returns its combined output.
 func (t *Toolchain) tool(ctx context.Context, dir, name string, args []string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := reaper.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = t.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := reaper.Run(cmd)
+	return out.String(), err
 }
 
 // ToolError is a failed compile or link; Output is what the tool printed.
@@ -469,9 +466,9 @@ func (e *ToolError) Error() string {
 // Diagnostics parses compiler output lines "file:line:col: message" into diagnostics.
 func (e *ToolError) Diagnostics() []Diagnostic {
 	var ds []Diagnostic
-	sc := bufio.NewScanner(strings.NewReader(e.Output))
-	for sc.Scan() {
-		if d, ok := parseDiagnostic(sc.Text()); ok {
+	// Not a bufio.Scanner: its 64 KiB line limit would silently drop the rest.
+	for _, line := range strings.Split(e.Output, "\n") {
+		if d, ok := parseDiagnostic(line); ok {
 			ds = append(ds, d)
 		}
 	}

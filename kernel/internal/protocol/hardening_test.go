@@ -102,15 +102,7 @@ func TestMalformedPeersOnEverySocket(t *testing.T) {
 
 	// Every socket still works.
 	shell := dial(t, zmq4.Dealer, info.ShellPort, testKey, "fe")
-	req := newRequest("kernel_info_request", nil)
-	shell.send(req, testKey)
-	r := nextRequest(t, srv)
-	if err := srv.Reply(r, "kernel_info_reply", map[string]any{"status": "ok"}); err != nil {
-		t.Fatal(err)
-	}
-	if reply, _ := shell.recv(); reply.ParentHeader.MsgID != req.Header.MsgID {
-		t.Fatalf("reply to %q, want %q", reply.ParentHeader.MsgID, req.Header.MsgID)
-	}
+	kernelInfoRoundTrip(t, srv, shell, shell)
 	control := dial(t, zmq4.Dealer, info.ControlPort, testKey, "fe")
 	control.send(newRequest("interrupt_request", nil), testKey)
 	if r := nextRequest(t, srv); r.Channel != protocol.Control {
@@ -135,25 +127,12 @@ func TestDuplicateIdentityKeepsFirstPeer(t *testing.T) {
 	srv := listen(t, testKey, nil)
 	port := srv.Info().ShellPort
 	front := dial(t, zmq4.Dealer, port, testKey, "session-42")
-	roundTrip := func(from *client, label string) {
-		t.Helper()
-		req := newRequest("kernel_info_request", map[string]string{"from": label})
-		from.send(req, testKey)
-		r := nextRequest(t, srv)
-		if err := srv.Reply(r, "kernel_info_reply", map[string]any{"status": "ok"}); err != nil {
-			t.Fatalf("%s: reply: %v", label, err)
-		}
-		reply, _ := front.recv()
-		if reply.ParentHeader.MsgID != req.Header.MsgID {
-			t.Fatalf("%s: front end got a reply to %q, want %q", label, reply.ParentHeader.MsgID, req.Header.MsgID)
-		}
-	}
-	roundTrip(front, "before")
+	kernelInfoRoundTrip(t, srv, front, front)
 
 	intruder := dial(t, zmq4.Dealer, port, testKey, "session-42")
 	// The intruder is refused; a request it manages to send is not routed to it either.
 	_ = intruder.sock.Send(zmq4.NewMsgFrom([]byte("<IDS|MSG>")))
-	roundTrip(front, "while the intruder is connected")
+	kernelInfoRoundTrip(t, srv, front, front) // while the intruder is connected
 	select {
 	case m := <-intruder.in:
 		t.Fatalf("the intruder received %q", m.Frames)
@@ -161,7 +140,7 @@ func TestDuplicateIdentityKeepsFirstPeer(t *testing.T) {
 	}
 	intruder.sock.Close()
 	time.Sleep(100 * time.Millisecond)
-	roundTrip(front, "after the intruder left")
+	kernelInfoRoundTrip(t, srv, front, front) // after the intruder left
 }
 
 // TestReplayWithRecasedSignatureDropped: HMAC signatures are hex, which verification reads

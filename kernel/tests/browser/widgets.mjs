@@ -7,19 +7,11 @@
 //
 // Run: node kernel/tests/browser/widgets.mjs   (after scripts/setup.sh; needs /usr/bin/chromium)
 
-import { chromium } from "playwright-core";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import crypto from "node:crypto";
-import { fileURLToPath } from "node:url";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../../..");
-const artifacts = process.env.GOSTUDY_ARTIFACTS || path.join(root, "test-artifacts", "browser");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
+import { artifacts, launchChromium, startLab } from "./lab.mjs";
 
 function log(...args) {
   console.log(`[widgets ${new Date().toISOString().slice(11, 19)}]`, ...args);
@@ -49,31 +41,6 @@ function notebook() {
     nbformat: 4,
     nbformat_minor: 5,
   };
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
-async function waitForServer(url, deadlineMs, lab) {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (lab.exitCode !== null) throw new Error(`JupyterLab exited with ${lab.exitCode}`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`JupyterLab did not answer ${url} within ${deadlineMs / 1000}s`);
 }
 
 // figureLabel returns the label of the figure the cell shows ("bar n=5"), from the image's
@@ -108,25 +75,15 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const nbdir = fs.mkdtempSync(path.join(os.tmpdir(), "gostudy-lab-widgets-"));
   fs.writeFileSync(path.join(nbdir, "widgets.ipynb"), JSON.stringify(notebook(), null, 1));
-  const port = await freePort();
-  const token = crypto.randomBytes(16).toString("hex");
-  const labLog = fs.openSync(path.join(artifacts, "jupyterlab-widgets.log"), "w");
-  const lab = spawn(path.join(root, "scripts", "lab.sh"),
-    ["--no-browser", `--port=${port}`, "--ServerApp.ip=127.0.0.1", `--IdentityProvider.token=${token}`],
-    { env: { ...process.env, GOSTUDY_SKIP_SETUP: "1", GOSTUDY_NOTEBOOK_DIR: nbdir }, detached: true, stdio: ["ignore", labLog, labLog] });
+  let lab;
   let browser;
   const failures = [];
   try {
-    await waitForServer(`http://127.0.0.1:${port}/api/status?token=${token}`, 120000, lab);
-    log("JupyterLab is up on port", port);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    lab = await startLab(path.join(artifacts, "jupyterlab-widgets.log"), { GOSTUDY_NOTEBOOK_DIR: nbdir });
+    log("JupyterLab is up at", lab.base);
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    await page.goto(`http://127.0.0.1:${port}/lab/tree/widgets.ipynb?token=${token}`);
+    await page.goto(`${lab.base}/lab/tree/widgets.ipynb?token=${lab.token}`);
     await page.waitForSelector(".jp-Toolbar-kernelName:has-text('Go (gostudy)')", { timeout: 120000 });
     await page.waitForSelector(".jp-Notebook-ExecutionIndicator[data-status='idle']", { timeout: 120000 });
     log("notebook open, kernel idle");
@@ -156,17 +113,7 @@ async function main() {
     failures.push(String((e && e.stack) || e));
   } finally {
     if (browser) await browser.close();
-    try {
-      process.kill(-lab.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    await new Promise((r) => setTimeout(r, 3000));
-    try {
-      process.kill(-lab.pid, "SIGKILL");
-    } catch {
-      // exited
-    }
+    if (lab) await lab.stop();
     fs.rmSync(nbdir, { recursive: true, force: true });
   }
   if (failures.length) {

@@ -344,6 +344,17 @@ func TestEnginePackageChangedRestartsRunner(t *testing.T) {
 	if got := c.ok("kept := 8\nkept").text(); got != "8" {
 		t.Errorf("redeclared kept = %q", got)
 	}
+	// A cell that needs both the changed package and a variable the restart loses cannot be
+	// compiled again: it fails with that compile error, and the kernel lives (it dereferenced
+	// the missing program and crashed before).
+	write(3)
+	_, err := c.exec(imp + "locallib.Version() + kept")
+	if err == nil || !strings.Contains(err.Error(), "undefined: kept") {
+		t.Errorf("a cell using the changed package and a lost variable: %v, want undefined: kept", err)
+	}
+	if got := c.ok("1 + 1").text(); got != "2" {
+		t.Errorf("kernel unusable after the failed recompile: %q", got)
+	}
 }
 
 // TestEngineKeepPluginsReplay: with KeepPlugins, every compiled cell is kept, and the kept

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/pkg/backend"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -38,26 +39,37 @@ func TestLessonModelsExport(t *testing.T) {
 	// sizes are multiples of every lesson's evaluation batch (250 in patchembed and
 	// windowattention).
 	small := map[string]string{"epochs": "1", "batch_size": "25", "train_size": "100", "val_size": "250", "test_size": "250"}
+	// Segmentation lessons output a logit per pixel: [batch, 32, 32, 1] on 32×32 images.
+	seg := []int{2, 32, 32, 1}
 	cases := []struct {
 		lesson string
 		set    map[string]string
+		shape  []int // the output's shape where it is not [batch, classes] logits (segmentation maps)
 	}{
-		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}},
-		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}},
-		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}},
-		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}},
-		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant"}},
-		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant"}},
-		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant"}},
+		{"dropout", map[string]string{"drop_path": "0.1", "input_dropout": "0.1", "branch_dropout": "0.1", "scaling": "original"}, nil},
+		{"patchembed", map[string]string{"stem": "patch", "pool": "token", "warmup_steps": "1"}, nil},
+		{"patchembed", map[string]string{"stem": "overlap", "pool": "avg", "warmup_steps": "1"}, nil},
+		{"patchembed", map[string]string{"stem": "conv", "warmup_steps": "1"}, nil},
+		{"bottleneck", map[string]string{"arch": "basic", "schedule": "constant"}, nil},
+		{"bottleneck", map[string]string{"arch": "resnext", "cardinality": "4", "cost_scale": "1", "schedule": "constant"}, nil},
+		{"bottleneck", map[string]string{"arch": "convnext", "layer_scale": "1", "blocks": "[1,1,3]", "schedule": "constant"}, nil},
 		{"bottleneck", map[string]string{"arch": "convnext", "blocks": "[1,1,3]", "stem": "resnet", "pad_downsample": "true",
-			"weight_decay": "0.05", "schedule": "constant"}},
-		{"windowattention", map[string]string{"warmup_steps": "1"}},
-		{"hygiene", map[string]string{}},
-		{"hygiene", map[string]string{"stem": "patch", "block": "convnext", "norm": "layer"}},
-		{"inductive", map[string]string{"arch": "resnet", "warmup_steps": "1"}},
-		{"inductive", map[string]string{"arch": "hybrid", "depth": "1", "warmup_steps": "1"}},
-		{"imbalance", map[string]string{"ratio": "10", "train_size": "500", "sampler": "f1", "floor": "0.05"}},
-		{"imbalance-phantoms", map[string]string{"train_size": "300", "image_size": "32", "sampler": "error", "floor": "0.1"}},
+			"weight_decay": "0.05", "schedule": "constant"}, nil},
+		{"windowattention", map[string]string{"warmup_steps": "1"}, nil},
+		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "maxpool"}, seg},
+		{"unet", map[string]string{"image_size": "32", "levels": "3", "downsample": "conv", "skips": "false",
+			"deep_supervision": "1"}, seg},
+		{"ggnet", map[string]string{"image_size": "32", "levels": "3"}, seg},
+		{"ggnet", map[string]string{"image_size": "32", "levels": "3", "guidance": "self", "head": "bilinear4x", "bd_order": "max-f",
+			"separate_guidance": "true", "bd_target": "native"}, seg},
+		{"multirater", map[string]string{"image_size": "32", "levels": "3", "inject": "every"}, seg},
+		{"multirater", map[string]string{"image_size": "32", "levels": "3", "mode": "pooled", "only_rater": "1"}, seg},
+		{"hygiene", map[string]string{}, nil},
+		{"hygiene", map[string]string{"stem": "patch", "block": "convnext", "norm": "layer"}, nil},
+		{"inductive", map[string]string{"arch": "resnet", "warmup_steps": "1"}, nil},
+		{"inductive", map[string]string{"arch": "hybrid", "depth": "1", "warmup_steps": "1"}, nil},
+		{"imbalance", map[string]string{"ratio": "10", "train_size": "500", "sampler": "f1", "floor": "0.05"}, nil},
+		{"imbalance-phantoms", map[string]string{"train_size": "300", "image_size": "32", "sampler": "error", "floor": "0.1"}, nil},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {
@@ -107,17 +119,34 @@ func TestLessonModelsExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			x := tensors.FromShape(shapes[0])
-			tensors.MutableFlatData(x, func(flat []float32) {
-				for i := range flat {
-					flat[i] = float32((i*7919)%255) / 255 // a fixed, digit-free pattern in [0, 1)
+			// Images get a fixed, digit-free pattern in [0, 1); integer inputs (rater ids) cycle
+			// through 0…4.
+			var xs []*tensors.Tensor
+			for _, shp := range shapes {
+				x := tensors.FromShape(shp)
+				switch shp.DType {
+				case dtypes.Float32:
+					tensors.MutableFlatData(x, func(flat []float32) {
+						for i := range flat {
+							flat[i] = float32((i*7919)%255) / 255
+						}
+					})
+				case dtypes.Int32:
+					tensors.MutableFlatData(x, func(flat []int32) {
+						for i := range flat {
+							flat[i] = int32(i % 5)
+						}
+					})
+				default:
+					t.Fatalf("input of %s: no test pattern", shp)
 				}
-			})
-			want, err := export.Predict(run, b, x)
+				xs = append(xs, x)
+			}
+			want, err := export.Predict(run, b, xs...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := exporttest.ONNXRuntime(py, path, x)
+			got, err := exporttest.ONNXRuntimeInputs(py, path, xs...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +154,9 @@ func TestLessonModelsExport(t *testing.T) {
 			want[0].MustConstFlatData(func(v any) { wantFlat = v.([]float32) })
 			d := exporttest.MaxAbsDiff(got.Output, wantFlat)
 			t.Logf("%s %v: onnxruntime %s vs GoMLX %s: max |diff| %.3g over %v logits", c.lesson, c.set, got.Version, backend.Active(), d, got.Shape)
-			if wantShape := want[0].Shape().Dimensions; !slices.Equal(got.Shape, wantShape) || wantShape[0] != batch || d > 1e-4 {
+			// GoMLX's own output shape, the batch, and where a case names it, the shape it must have.
+			wantShape := want[0].Shape().Dimensions
+			if !slices.Equal(got.Shape, wantShape) || wantShape[0] != batch || (c.shape != nil && !slices.Equal(wantShape, c.shape)) || d > 1e-4 {
 				t.Errorf("onnxruntime output %v differs from GoMLX's by %g (tolerance 1e-4)", got.Shape, d)
 			}
 		})

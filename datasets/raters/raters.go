@@ -76,6 +76,18 @@ func (r Rater) Label(s *phantom.Sample) ([]uint8, error) {
 				out[i] = 1
 			}
 		}
+	} else if len(s.Lesions) == 0 {
+		// No lesion geometry (a real image made into a Sample): Soft is the
+		// margin's membership, a logistic of the signed distance with a
+		// one-pixel scale, so the cut at L is Distance >= logit(L).
+		level := 0.5 + r.LevelShift
+		logit := math.Log(level / (1 - level))
+		for i, v := range s.Soft {
+			p := min(max(float64(v), 1e-12), 1-1e-12)
+			if math.Log(p/(1-p))-logit >= -r.Grow {
+				out[i] = 1
+			}
+		}
 	} else {
 		// Soft >= L on lesion k means sd_k >= w_k·logit(L): a per-lesion
 		// distance shift, which composes with Grow.

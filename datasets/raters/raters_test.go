@@ -172,3 +172,41 @@ func TestBatch(t *testing.T) {
 		t.Errorf("generous rater traced %d px, ground truth %d", a, imgproc.Area(ss[0].Mask))
 	}
 }
+
+// TestLevelShiftWithoutGeometry: a sample without lesion geometry (a real image) whose Soft is
+// a one-pixel logistic of its signed distance is cut where a lesion of blur 1 would be.
+func TestLevelShiftWithoutGeometry(t *testing.T) {
+	g := phantom.DefaultConfig()
+	g.ProbNormal, g.MaxLesions = 0, 1
+	samples, err := phantom.Generate(g, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := Rater{Name: "cautious, grown", LevelShift: 0.3, Grow: 0.5}
+	for _, s := range samples {
+		s.Lesions[0].Blur = 1
+		want, err := r.Label(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bare := *s
+		bare.Lesions = nil
+		bare.Soft = make([]float32, len(s.Distance))
+		for i, d := range s.Distance {
+			bare.Soft[i] = float32(1 / (1 + math.Exp(-float64(d))))
+		}
+		got, err := r.Label(&bare)
+		if err != nil {
+			t.Fatal(err)
+		}
+		diff := 0
+		for i := range got {
+			if got[i] != want[i] {
+				diff++
+			}
+		}
+		if diff > 2 { // float32 rounding of Soft near the cut
+			t.Errorf("sample %d: %d pixels differ from the geometric cut", s.Index, diff)
+		}
+	}
+}

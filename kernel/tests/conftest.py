@@ -152,9 +152,14 @@ def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
-def markdown(cell):
-    """Everything a cell displayed as Markdown (display.Markdown), concatenated."""
+def cell_markdown(cell):
+    """Every text/markdown display of a cell, concatenated (the lessons' computed summaries)."""
     return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
+
+
+def cell_html(cell):
+    """Every text/html output of a cell (displays and its result), concatenated."""
+    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
 
 
 def svgs(cell):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, cell_markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 HASH = r"([0-9a-f]{40})"
@@ -37,7 +37,7 @@ def test_run_by_hand_is_the_library_bit_for_bit(nb):
                      r"losses identical, 1 of 1 validation accuracies identical, test accuracy [0-9.]+ by hand vs [0-9.]+ "
                      r"recorded \(identical: true\)", text), text
     assert re.search(r"the record names the best checkpoint best/step-0+16-\d+ \(epoch 1\)", text), text
-    assert "reproduced `experiment.Run` exactly" in markdown(nb["summary-1"])
+    assert "reproduced `experiment.Run` exactly" in cell_markdown(nb["summary-1"])
 
 
 def test_order_of_additions(nb):
@@ -84,7 +84,7 @@ def test_seed_spread_and_power(nb):
     sigma, delta, need = floats(r"σ = " + NUM + r" points between seeds: detecting δ = " + NUM + r" points with 80% power takes (\d+) seeds", power)
     # n = 2·((2 + z_0.8)·σ/δ)²; σ is printed to two decimals, hence the tolerance.
     assert delta == 0.2 and abs(need - 2 * (2.8416 * sigma / delta) ** 2) <= 0.05 * need + 2, power
-    assert "Measured in section 3" in markdown(nb["power"])
+    assert "Measured in section 3" in cell_markdown(nb["power"])
 
 
 def test_init_vs_data_order(nb):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, cell_markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 SAMPLERS = ("all samples", "balanced, power 0.5", "balanced, power 1", "dynamic by per-class F1", "dynamic by per-sample error")
@@ -47,7 +47,7 @@ def test_rule_u_below_p(nb):
         assert h9 == l9 == e9, text  # the rarest digit has p = 1: always kept
         # 20 comparisons (10 digits, by hand and by the library) of a mean over 200 epochs.
         assert se < 4.5, text
-    assert "epoch is 4% of all samples" in markdown(nb["summary-1"]) or re.search(r"an epoch is \d+% of all samples", markdown(nb["summary-1"]))
+    assert "epoch is 4% of all samples" in cell_markdown(nb["summary-1"]) or re.search(r"an epoch is \d+% of all samples", cell_markdown(nb["summary-1"]))
 
 
 def test_samplers_table(nb):
@@ -69,7 +69,7 @@ def test_majority_bias(nb):
     for s in SAMPLERS[1:]:
         assert re.search(re.escape(s) + r" +vs all samples: macro-F1 [-+][0-9.]+ points \(one seed: no verdict\)", text), s
     assert "Test recall per digit" in svg_texts(svgs(nb["bias"])[0])
-    assert "Measured in section 2" in markdown(nb["summary-2"]) and "one seed: no verdict" in markdown(nb["summary-2"])
+    assert "Measured in section 2" in cell_markdown(nb["summary-2"]) and "one seed: no verdict" in cell_markdown(nb["summary-2"])
 
 
 def test_easy_samples_and_shrinking_epochs(nb):
@@ -87,7 +87,7 @@ def test_rare_digit_memorized(nb):
     gap, = floats(r"train − test balanced accuracy " + NUM, text)
     train9, test9 = floats(r"digit 9 \(\d+ images\): " + NUM + r" − " + NUM, text)
     assert gap > 0.05 and train9 - test9 > 0.3, text
-    assert "sits in the rare digits" in markdown(nb["summary-4"])
+    assert "sits in the rare digits" in cell_markdown(nb["summary-4"])
 
 
 def test_other_ratio_and_phantoms(nb):
@@ -99,7 +99,7 @@ def test_other_ratio_and_phantoms(nb):
     for s in ("all samples", "balanced, power 1"):
         assert re.search(r"phantoms, " + re.escape(s) + r" +macro-F1 [0-9.]+ ± 0, malignant recall", ph), s
     assert "Phantoms: test recall per class" in svg_texts(svgs(nb["phantoms"])[-1])
-    assert "Measured in section 5" in markdown(nb["summary-5"])
+    assert "Measured in section 5" in cell_markdown(nb["summary-5"])
 
 
 def test_questions_answered(nb):

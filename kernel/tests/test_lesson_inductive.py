@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, markdown, svg_texts, svgs
+from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, cell_markdown, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -37,7 +37,7 @@ def test_equivariance(nb):
     assert at4 < 1e-5 and move == 1 and at1 > 0.2, text
     html = "".join(o.data.get("text/html", "") for o in cell_outputs(nb["equivariance"], "display_data"))
     assert "3×3 conv" in html and "4×4 patchify" in html
-    assert "Measured in section 1" in markdown(nb["summary-1"])
+    assert "Measured in section 1" in cell_markdown(nb["summary-1"])
 
 
 def test_data_hunger(nb):
@@ -51,7 +51,7 @@ def test_data_hunger(nb):
                          r"\(one seed: no verdict\)", text), text
     assert re.search(r"claim the ViT needs more data than the CNN — measured: the ResNet leads by [-+][0-9.]+ points at 500 images", text)
     assert "Test accuracy against training images" in svg_texts(svgs(nb["hunger"])[-1])  # [0] is the live loss chart
-    assert "Measured in section 2" in markdown(nb["summary-2"])
+    assert "Measured in section 2" in cell_markdown(nb["summary-2"])
 
 
 def test_shifted_digits(nb):
@@ -64,7 +64,7 @@ def test_shifted_digits(nb):
     assert at4 > at2, text
     assert "(one seed: no verdict)" in text
     assert "Test accuracy on shifted digits" in svg_texts(svgs(nb["shift"])[0])
-    assert "Measured in section 3" in markdown(nb["summary-3"])
+    assert "Measured in section 3" in cell_markdown(nb["summary-3"])
 
 
 def test_token_uniformity(nb):
@@ -75,7 +75,7 @@ def test_token_uniformity(nb):
     # At initialization attention alone makes the tokens one vector; the skip connections keep them apart.
     assert attn > 0.9 and noskip > 0.9 and full < 0.8 and nomlp < 0.8, text
     assert "Mean pairwise token cosine after each block" in svg_texts(svgs(nb["uniformity"])[0])
-    assert "the skip connections kept them apart" in markdown(nb["summary-4"])
+    assert "the skip connections kept them apart" in cell_markdown(nb["summary-4"])
 
 
 def test_questions_answered(nb):

@@ -62,8 +62,7 @@ func (l *Live) Progress(label string, ev experiment.Event) {
 		l.bar.Add(1)
 		l.bar.SetNote(fmt.Sprintf("%s, seed %d: loss %.3f", label, ev.Seed, ev.Loss))
 	case experiment.EventEpoch:
-		l.bar.SetNote(fmt.Sprintf("%s, seed %d: epoch %d/%d, validation accuracy %.4f", label, ev.Seed, ev.Epoch+1, ev.Epochs,
-			ev.Metrics["acc"]))
+		l.bar.SetNote(fmt.Sprintf("%s, seed %d: epoch %d/%d%s", label, ev.Seed, ev.Epoch+1, ev.Epochs, scoreNote("validation", ev.Metrics)))
 	case experiment.EventSkip:
 		rec, err := experiment.ReadRecord(ev.RunDir)
 		if err != nil {
@@ -76,8 +75,20 @@ func (l *Live) Progress(label string, ev experiment.Event) {
 			}
 		}
 		l.bar.Skip(rec.Step)
-		l.bar.SetNote(fmt.Sprintf("%s, seed %d: done before, test accuracy %.4f", label, ev.Seed, rec.Final["acc"]))
+		l.bar.SetNote(fmt.Sprintf("%s, seed %d: done before%s", label, ev.Seed, scoreNote("test", rec.Final)))
 	}
+}
+
+// scoreNote is ", <split> accuracy 0.9812" for a classifier's metrics, ", <split> Dice 0.7437"
+// for a segmentation lesson's (which has no accuracy), "" when neither is there.
+func scoreNote(split string, metrics map[string]float64) string {
+	if v, ok := metrics["acc"]; ok {
+		return fmt.Sprintf(", %s accuracy %.4f", split, v)
+	}
+	if v, ok := metrics["dice"]; ok {
+		return fmt.Sprintf(", %s Dice %.4f", split, v)
+	}
+	return ""
 }
 
 // Done draws the final chart and closes the bar.

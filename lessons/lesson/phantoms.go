@@ -111,23 +111,39 @@ func (p Phantoms) Data(batch, evalBatch int, seed int64) (*experiment.Data, erro
 	if err != nil {
 		return nil, err
 	}
-	aug := phantom.Augment{FlipH: p.FlipH, MaxShift: p.MaxShift}
-	trainDS, err := batching.New(fmt.Sprintf("phantom-%d-train", p.ImageSize), &phantom.Source{Samples: trainSet, Augment: aug},
+	return SampleData(fmt.Sprintf("phantom-%d", p.ImageSize), trainSet, valSet, testSet,
+		phantom.Augment{FlipH: p.FlipH, MaxShift: p.MaxShift}, batch, evalBatch, seed)
+}
+
+// SampleData is [Phantoms.Data] for splits of samples from elsewhere (real images converted
+// to phantom.Sample, say), named name: training batches shuffled and augmented with aug as a
+// pure function of (seed, epoch), full batches only; validation and test in order.
+func SampleData(name string, trainSet, valSet, testSet []*phantom.Sample, aug phantom.Augment, batch, evalBatch int,
+	seed int64) (*experiment.Data, error) {
+	return SourceData(name, &phantom.Source{Samples: trainSet, Augment: aug}, &phantom.Source{Samples: valSet},
+		&phantom.Source{Samples: testSet}, batch, evalBatch, seed)
+}
+
+// SourceData is a run's data from three batching sources (a lesson's own, when its batches
+// need more than phantom.Source gives), named name: training batches shuffled as a pure
+// function of (seed, epoch), full batches only; validation and test in order, evalBatch at a
+// time.
+func SourceData(name string, trainSrc, valSrc, testSrc batching.Source, batch, evalBatch int, seed int64) (*experiment.Data, error) {
+	trainDS, err := batching.New(name+"-train", trainSrc,
 		batching.Options{BatchSize: batch, Seed: uint64(seed), Shuffle: true, DropRemainder: true})
 	if err != nil {
-		return nil, fmt.Errorf("phantom training batches: %w", err)
+		return nil, fmt.Errorf("%s training batches: %w", name, err)
 	}
-	eval := func(name string, set []*phantom.Sample) (*batching.Dataset, error) {
-		return batching.New(fmt.Sprintf("phantom-%d-%s", p.ImageSize, name), &phantom.Source{Samples: set},
-			batching.Options{BatchSize: evalBatch})
+	eval := func(split string, src batching.Source) (*batching.Dataset, error) {
+		return batching.New(name+"-"+split, src, batching.Options{BatchSize: evalBatch})
 	}
-	valDS, err := eval("val", valSet)
+	valDS, err := eval("val", valSrc)
 	if err != nil {
-		return nil, fmt.Errorf("phantom validation set: %w", err)
+		return nil, fmt.Errorf("%s validation set: %w", name, err)
 	}
-	testDS, err := eval("test", testSet)
+	testDS, err := eval("test", testSrc)
 	if err != nil {
-		return nil, fmt.Errorf("phantom test set: %w", err)
+		return nil, fmt.Errorf("%s test set: %w", name, err)
 	}
 	return epochData(trainDS, valDS, testDS)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // This file: the modules of GG-Net (Xue et al., "Global guidance network for breast lesion
@@ -32,19 +33,41 @@ func GuidanceMap(scope *model.Scope, feats []*graph.Node, h, w, out int) *graph.
 // training decide how much global context to add. Q, K, Q', K' have C/8 channels (at least 1),
 // V has C. Variables: query, key, value, g_query, g_key (1×1 convs with bias) and gamma.
 func SpatialGGB(scope *model.Scope, x, g *graph.Node) *graph.Node {
+	return SpatialGGBWith(scope, x, g, GuideBoth)
+}
+
+// SpatialGGBWith is [SpatialGGB] with the attention weights chosen by mode: softmax(W ⊙ W')
+// (GuideBoth), softmax(W) (GuideSelf: plain self-attention; g is not used and g_query, g_key
+// do not exist) or softmax(W') (GuideOnly: query and key do not exist). GuideOff returns x.
+func SpatialGGBWith(scope *model.Scope, x, g *graph.Node, mode GuidanceMode) *graph.Node {
+	mode = mode.orDefault()
+	if mode == GuideOff {
+		return x
+	}
 	d := x.Shape().Dimensions
 	b, h, w, c := d[0], d[1], d[2], d[3]
 	ck := max(c/8, 1)
-	g = Resize(g, h, w)
 	proj := func(name string, in *graph.Node, out int) *graph.Node {
 		y := Conv2d(scope.In("%s", name), in, Conv2dConfig{Out: out, Kernel: 1, Bias: true})
 		return graph.Reshape(y, b, h*w, out)
 	}
-	q, k, v := proj("query", x, ck), proj("key", x, ck), proj("value", x, c)
-	qg, kg := proj("g_query", g, ck), proj("g_key", g, ck)
-	aff := graph.Einsum("bic,bjc->bij", q, k)
-	affG := graph.Einsum("bic,bjc->bij", qg, kg)
-	att := graph.Softmax(graph.Mul(aff, affG), 2)
+	v := proj("value", x, c)
+	var logits *graph.Node
+	if mode != GuideOnly {
+		q, k := proj("query", x, ck), proj("key", x, ck)
+		logits = graph.Einsum("bic,bjc->bij", q, k)
+	}
+	if mode != GuideSelf {
+		g = Resize(g, h, w)
+		qg, kg := proj("g_query", g, ck), proj("g_key", g, ck)
+		affG := graph.Einsum("bic,bjc->bij", qg, kg)
+		if logits == nil {
+			logits = affG
+		} else {
+			logits = graph.Mul(logits, affG)
+		}
+	}
+	att := graph.Softmax(logits, 2)
 	out := graph.Reshape(graph.Einsum("bij,bjc->bic", att, v), b, h, w, c)
 	gamma := scope.WithInitializer(constInit(0)).VariableWithShape("gamma", shapeOf(1)).NodeValue(x.Graph())
 	return graph.Add(x, graph.Mul(perChannel(gamma, 4), out))
@@ -56,18 +79,40 @@ func SpatialGGB(scope *model.Scope, x, g *graph.Node) *graph.Node {
 // GAP(g))))) — and softmax-normalized; the output is x + γ·(X A). g is resized to x's size and
 // projected to C channels first (g_proj, 1×1 conv). Variables: g_proj, fc1 (C→C/4), fc2, gamma.
 func ChannelGGB(scope *model.Scope, x, g *graph.Node) *graph.Node {
+	return ChannelGGBWith(scope, x, g, GuideBoth)
+}
+
+// ChannelGGBWith is [ChannelGGB] with the weights chosen by mode: softmax(W_c ⊙ W_g)
+// (GuideBoth), softmax(W_c) (GuideSelf: g is not used; g_proj, fc1, fc2 do not exist) or
+// softmax(W_g) (GuideOnly). GuideOff returns x.
+func ChannelGGBWith(scope *model.Scope, x, g *graph.Node, mode GuidanceMode) *graph.Node {
+	mode = mode.orDefault()
+	if mode == GuideOff {
+		return x
+	}
 	d := x.Shape().Dimensions
 	b, h, w, c := d[0], d[1], d[2], d[3]
-	g = Conv2d(scope.In("g_proj"), Resize(g, h, w), Conv2dConfig{Out: c, Kernel: 1, Bias: true})
-	ratio := Linear(scope.In("fc1"), GlobalAvgPool2d(g), max(c/4, 1), true)
-	ratio = graph.Sigmoid(Linear(scope.In("fc2"), ReLU(ratio), c, true)) // [B, C]
-	g = graph.Mul(g, graph.Reshape(ratio, b, 1, 1, c))
-	xf, gf := graph.Reshape(x, b, h*w, c), graph.Reshape(g, b, h*w, c)
+	xf := graph.Reshape(x, b, h*w, c)
 	// Scale the Gram matrices by 1/(H·W) so the softmax logits stay O(1) whatever the map size.
 	scale := 1 / float64(h*w)
-	aff := graph.MulScalar(graph.Einsum("bnc,bnd->bcd", xf, xf), scale)
-	affG := graph.MulScalar(graph.Einsum("bnc,bnd->bcd", gf, gf), scale)
-	att := graph.Softmax(graph.Mul(aff, affG), 2)                           // [B, C, C]
+	var logits *graph.Node
+	if mode != GuideOnly {
+		logits = graph.MulScalar(graph.Einsum("bnc,bnd->bcd", xf, xf), scale)
+	}
+	if mode != GuideSelf {
+		g = Conv2d(scope.In("g_proj"), Resize(g, h, w), Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+		ratio := Linear(scope.In("fc1"), GlobalAvgPool2d(g), max(c/4, 1), true)
+		ratio = graph.Sigmoid(Linear(scope.In("fc2"), ReLU(ratio), c, true)) // [B, C]
+		g = graph.Mul(g, graph.Reshape(ratio, b, 1, 1, c))
+		gf := graph.Reshape(g, b, h*w, c)
+		affG := graph.MulScalar(graph.Einsum("bnc,bnd->bcd", gf, gf), scale)
+		if logits == nil {
+			logits = affG
+		} else {
+			logits = graph.Mul(logits, affG)
+		}
+	}
+	att := graph.Softmax(logits, 2)                                         // [B, C, C]
 	out := graph.Reshape(graph.Einsum("bnd,bcd->bnc", xf, att), b, h, w, c) // out_c = Σ_d A_cd x_d
 	gamma := scope.WithInitializer(constInit(0)).VariableWithShape("gamma", shapeOf(1)).NodeValue(x.Graph())
 	return graph.Add(x, graph.Mul(perChannel(gamma, 4), out))
@@ -135,6 +180,19 @@ type GGNetConfig struct {
 	UNet          UNetConfig
 	GuidanceWidth int // channels of the guidance map; 0 means UNet.Base·2
 	BDOrder       BDOrder
+	// Guidance chooses the GGBs' attention weights ([GuidanceMode]; "" is GuideBoth, the
+	// paper's), or GuideOff to leave both blocks out.
+	Guidance GuidanceMode
+	// GuidanceLevels lists the encoder levels fused into the guidance map (nil: all of them).
+	GuidanceLevels []int
+	// SeparateGuidance gives each GGB its own guidance map (fused from the same levels by
+	// its own 1×1 conv: guidance_spatial, guidance_channel) instead of one shared map.
+	SeparateGuidance bool
+	// ASPPRates, when not empty, puts an [ASPP] with these rates on the deepest map before
+	// the GGBs (the paper's order).
+	ASPPRates []int
+	// Head is the decoder ([HeadKind]; "" is HeadUNet).
+	Head HeadKind
 }
 
 // GGNetSmall64 is GG-Net on UNetSmall64.
@@ -144,10 +202,19 @@ func GGNetSmall64() GGNetConfig { return GGNetConfig{UNet: UNetSmall64()} }
 type GGNetOutputs struct {
 	Mask     *graph.Node
 	Boundary []BoundaryOutputs
+	// Guidance holds the guidance map(s): one shared, or the spatial GGB's then the channel
+	// GGB's with SeparateGuidance; none with GuideOff or GuideSelf.
+	Guidance []*graph.Node
+	// Features are the encoder levels' maps, full resolution first.
+	Features []*graph.Node
+	// GGB holds the deepest map as it enters the spatial GGB (after ASPP), leaves it, and
+	// leaves the channel GGB.
+	GGB [3]*graph.Node
 }
 
 // GGNetForward runs the model. Variables: the U-Net's (enc, down, up, dec, head) plus
-// guidance, ggb_spatial, ggb_channel and bd.<level>.
+// guidance (or guidance_spatial and guidance_channel), aspp, ggb_spatial, ggb_channel,
+// bd.<level>, and head4x instead of up, dec and head with the 4× head.
 func GGNetForward(scope *model.Scope, x *graph.Node, cfg GGNetConfig) GGNetOutputs {
 	u := cfg.UNet.withDefaults()
 	gw := cfg.GuidanceWidth
@@ -174,14 +241,50 @@ func GGNetForward(scope *model.Scope, x *graph.Node, cfg GGNetConfig) GGNetOutpu
 		feats = append(feats, h)
 		width *= 2
 	}
-	var out GGNetOutputs
+	out := GGNetOutputs{Features: feats}
 	bd := scope.In("bd")
 	for l := 1; l < len(feats); l++ {
 		out.Boundary = append(out.Boundary, BoundaryDetection(bd.In("%d", l), feats[l], cfg.BDOrder))
 	}
-	g := GuidanceMap(scope.In("guidance"), feats, d[1]/2, d[2]/2, gw)
-	h = SpatialGGB(scope.In("ggb_spatial"), h, g)
-	h = ChannelGGB(scope.In("ggb_channel"), h, g)
+	if len(cfg.ASPPRates) > 0 {
+		h = ASPP(scope.In("aspp"), h, ASPPConfig{Out: channels(h), Rates: cfg.ASPPRates})
+	}
+	mode := cfg.Guidance.orDefault()
+	gS, gC := h, h // unused by GuideSelf and GuideOff
+	if mode == GuideBoth || mode == GuideOnly {
+		src := feats
+		if cfg.GuidanceLevels != nil {
+			src = nil
+			for _, l := range cfg.GuidanceLevels {
+				if l < 0 || l >= len(feats) {
+					exceptions.Panicf("nn.GGNet: guidance level %d outside [0, %d)", l, len(feats))
+				}
+				src = append(src, feats[l])
+			}
+		}
+		if cfg.SeparateGuidance {
+			gS = GuidanceMap(scope.In("guidance_spatial"), src, d[1]/2, d[2]/2, gw)
+			gC = GuidanceMap(scope.In("guidance_channel"), src, d[1]/2, d[2]/2, gw)
+			out.Guidance = []*graph.Node{gS, gC}
+		} else {
+			gS = GuidanceMap(scope.In("guidance"), src, d[1]/2, d[2]/2, gw)
+			gC = gS
+			out.Guidance = []*graph.Node{gS}
+		}
+	}
+	out.GGB[0] = h
+	h = SpatialGGBWith(scope.In("ggb_spatial"), h, gS, mode)
+	out.GGB[1] = h
+	h = ChannelGGBWith(scope.In("ggb_channel"), h, gC, mode)
+	out.GGB[2] = h
+	if cfg.Head == HeadBilinear4x {
+		if u.Levels < 3 {
+			exceptions.Panicf("nn.GGNet: the 4× head needs at least 3 levels, got %d", u.Levels)
+		}
+		low := feats[u.Levels-3]
+		out.Mask = Bilinear4xHead(scope.In("head4x"), h, low, channels(low), channels(low), u.NumClasses, d[1], d[2])
+		return out
+	}
 	for l := u.Levels - 2; l >= 0; l-- {
 		skip := feats[l]
 		uu := Conv2d(up.In("%d", l), UpsampleNearest2x(h), Conv2dConfig{Out: channels(skip), Kernel: 3, Padding: 1})

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -29,6 +30,14 @@ type UNetConfig struct {
 	Base       int // channels at the first level; doubled at each level down
 	Levels     int // resolution levels (Levels−1 downsamplings); the input must divide by 2^(Levels−1)
 	Downsample DownsampleKind
+	// NoSkips drops the skip connections: each decoder level sees only the upsampled coarser
+	// map (an encoder–decoder without U-Net's concatenations, for the ablation that measures
+	// what the skips restore). The default keeps them.
+	NoSkips bool
+	// Hook, when set, maps the bottleneck (level Levels−1, after its DoubleConv) and each
+	// decoder level's output (level l) before the network goes on: where a conditioning such
+	// as a rater's latent is added ([AddLatent]). nil leaves the network as it is.
+	Hook func(level int, x *graph.Node) *graph.Node
 }
 
 func (c UNetConfig) withDefaults() UNetConfig {
@@ -66,19 +75,52 @@ func UpsampleNearest2x(x *graph.Node) *graph.Node {
 	return graph.Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
 }
 
-// Resize resizes [B, H, W, C] to [B, h, w, C]: bilinear (half-pixel centres, like
-// F.interpolate(align_corners=False)) when the input is larger than 3×3, nearest otherwise,
-// because GoMLX's bilinear gradient fails on inputs of 3 pixels or fewer.
+// Resize resizes [B, H, W, C] to [B, h, w, C] bilinearly with half-pixel centres, like
+// F.interpolate(mode="bilinear", align_corners=False) without anti-aliasing. It applies one
+// interpolation matrix per axis ([BilinearResizeMatrix]) by matrix products, as
+// ResamplePosEmbedGraph does: that has a gradient on every backend at any size (GoMLX's
+// bilinear Interpolate has none for inputs of 3 pixels or fewer) and uses only ops GoMLX's
+// ONNX exporter has (Interpolate needs Clamp, which it lacks).
 func Resize(x *graph.Node, h, w int) *graph.Node {
 	d := x.Shape().Dimensions
 	if d[1] == h && d[2] == w {
 		return x
 	}
-	cfg := graph.Interpolate(x, -1, h, w, -1)
-	if d[1] <= 3 || d[2] <= 3 {
-		cfg = cfg.Nearest()
+	g := x.Graph()
+	b, c := d[0], d[3]
+	rh := graph.ConvertDType(graph.Const(g, matrixTensor(BilinearResizeMatrix(d[1], h), h, d[1])), x.DType())
+	rw := graph.ConvertDType(graph.Const(g, matrixTensor(BilinearResizeMatrix(d[2], w), w, d[2])), x.DType())
+	// Batched products with the batch axis first on both sides, so no transpose is needed
+	// (GoMLX's ONNX exporter mislabels the shape of a product followed by one).
+	y := graph.Einsum("bik,bkm->bim", graph.BroadcastToDims(graph.Reshape(rh, 1, h, d[1]), b, h, d[1]), graph.Reshape(x, b, d[1], d[2]*c))
+	y = graph.Reshape(y, b*h, d[2], c)
+	y = graph.Einsum("bjl,blc->bjc", graph.BroadcastToDims(graph.Reshape(rw, 1, w, d[2]), b*h, w, d[2]), y)
+	return graph.Reshape(y, b, h, w, c)
+}
+
+// BilinearResizeMatrix is the [outSize, inSize] matrix (row-major) that resizes a line of
+// inSize samples to outSize by linear interpolation with half-pixel centres: output i reads
+// the input at (i + ½)·inSize/outSize − ½, clamped to the first and last sample.
+func BilinearResizeMatrix(inSize, outSize int) []float64 {
+	m := make([]float64, outSize*inSize)
+	scale := float64(inSize) / float64(outSize)
+	for i := range outSize {
+		src := min(max((float64(i)+0.5)*scale-0.5, 0), float64(inSize-1))
+		i0 := int(src)
+		i1 := min(i0+1, inSize-1)
+		t := src - float64(i0)
+		m[i*inSize+i0] += 1 - t
+		m[i*inSize+i1] += t
 	}
-	return cfg.Done()
+	return m
+}
+
+func matrixTensor(m []float64, rows, cols int) *tensors.Tensor {
+	f := make([]float32, len(m))
+	for i, v := range m {
+		f[i] = float32(v)
+	}
+	return tensors.FromFlatDataAndDimensions(f, rows, cols)
 }
 
 // UNetOutputs holds a U-Net's logits and its intermediate maps, for plots and for the GG-Net
@@ -120,11 +162,21 @@ func UNetForward(scope *model.Scope, x *graph.Node, cfg UNetConfig) UNetOutputs 
 		width *= 2
 	}
 	out.Baseline = x
+	if cfg.Hook != nil {
+		x = cfg.Hook(cfg.Levels-1, x)
+	}
 	for l := cfg.Levels - 2; l >= 0; l-- {
 		width /= 2
 		skip := out.Encoder[l]
 		u := Conv2d(up.In("%d", l), UpsampleNearest2x(x), Conv2dConfig{Out: channels(skip), Kernel: 3, Padding: 1})
-		x = DoubleConv(dec.In("%d", l), graph.Concatenate([]*graph.Node{skip, u}, 3), channels(skip))
+		in := graph.Concatenate([]*graph.Node{skip, u}, 3)
+		if cfg.NoSkips {
+			in = u
+		}
+		x = DoubleConv(dec.In("%d", l), in, channels(skip))
+		if cfg.Hook != nil {
+			x = cfg.Hook(l, x)
+		}
 		out.Decoder = append(out.Decoder, x)
 	}
 	out.Logits = Conv2d(scope.In("head"), x, Conv2dConfig{Out: cfg.NumClasses, Kernel: 1, Bias: true})

@@ -58,12 +58,7 @@ func BicubicResizeMatrix(inSize, outSize int) []float64 {
 }
 
 func resizeMatrixTensor(inSize, outSize int) *tensors.Tensor {
-	m := BicubicResizeMatrix(inSize, outSize)
-	f := make([]float32, len(m))
-	for i, v := range m {
-		f[i] = float32(v)
-	}
-	return tensors.FromFlatDataAndDimensions(f, outSize, inSize)
+	return matrixTensor(BicubicResizeMatrix(inSize, outSize), outSize, inSize)
 }
 
 // ResamplePosEmbedGraph resizes a position embedding [1, prefix + oldH·oldW, D] (prefix tokens,

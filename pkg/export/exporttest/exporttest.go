@@ -16,16 +16,17 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// script runs an ONNX file with onnxruntime's CPU provider on one float32 input and writes
-// its first output as raw little-endian float32, then prints a JSON summary.
+// script runs an ONNX file with onnxruntime's CPU provider on its inputs (each a raw
+// little-endian file with its dtype and shape, in the graph's input order) and writes its first
+// output as raw little-endian float32, then prints a JSON summary.
 const script = `
 import json, sys
 import numpy as np, onnxruntime as ort
 ort.set_default_logger_severity(3)
-model, xin, shape, yout = sys.argv[1:5]
+model, yout, specs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
-x = np.fromfile(xin, dtype="<f4").reshape(json.loads(shape))
-y = s.run(None, {s.get_inputs()[0].name: x})[0]
+feed = {i.name: np.fromfile(f, dtype=d).reshape(shape) for i, (f, d, shape) in zip(s.get_inputs(), specs)}
+y = s.run(None, feed)[0]
 y.astype("<f4").tofile(yout)
 print(json.dumps({"version": ort.__version__, "inputs": [i.name for i in s.get_inputs()],
                   "outputs": [o.name for o in s.get_outputs()], "shape": list(y.shape)}))
@@ -44,28 +45,48 @@ type Result struct {
 
 // ONNXRuntime runs the ONNX file at path on x (a float32 tensor) with python's onnxruntime.
 func ONNXRuntime(python, path string, x *tensors.Tensor) (*Result, error) {
-	var flat []float32
-	var ok bool
-	x.MustConstFlatData(func(f any) {
-		var v []float32
-		if v, ok = f.([]float32); ok {
-			flat = append(flat, v...)
-		}
-	})
-	if !ok {
-		return nil, fmt.Errorf("onnxruntime input: %s, want float32", x.Shape())
-	}
+	return ONNXRuntimeInputs(python, path, x)
+}
+
+// ONNXRuntimeInputs runs the ONNX file at path on several inputs, in the graph's input order:
+// float32 or int32 tensors (images and, say, rater ids).
+func ONNXRuntimeInputs(python, path string, xs ...*tensors.Tensor) (*Result, error) {
 	dir, err := os.MkdirTemp("", "gostudy-onnxruntime-")
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	in, out := filepath.Join(dir, "x.bin"), filepath.Join(dir, "y.bin")
-	if err := WriteFloat32s(in, flat); err != nil {
+	var specs [][3]any
+	for k, x := range xs {
+		in := filepath.Join(dir, fmt.Sprintf("x%d.bin", k))
+		var werr error
+		dtype := ""
+		x.MustConstFlatData(func(f any) {
+			switch v := f.(type) {
+			case []float32:
+				dtype, werr = "<f4", WriteFloat32s(in, v)
+			case []int32:
+				b := make([]byte, 4*len(v))
+				for i, n := range v {
+					binary.LittleEndian.PutUint32(b[4*i:], uint32(n))
+				}
+				dtype, werr = "<i4", os.WriteFile(in, b, 0o644)
+			}
+		})
+		if dtype == "" {
+			return nil, fmt.Errorf("onnxruntime input %d: %s, want float32 or int32", k, x.Shape())
+		}
+		if werr != nil {
+			return nil, werr
+		}
+		specs = append(specs, [3]any{in, dtype, x.Shape().Dimensions})
+	}
+	out := filepath.Join(dir, "y.bin")
+	specJSON, err := json.Marshal(specs)
+	if err != nil {
 		return nil, err
 	}
-	shape, _ := json.Marshal(x.Shape().Dimensions)
-	stdout, err := exec.Command(python, "-c", script, path, in, string(shape), out).Output()
+	stdout, err := exec.Command(python, "-c", script, path, out, string(specJSON)).Output()
 	if err != nil {
 		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {

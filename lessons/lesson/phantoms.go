@@ -107,18 +107,23 @@ func (p Phantoms) Steps(batch, epochs int) int { return epochs * (p.TrainSize / 
 // epoch), full batches only) and the validation and test phantoms in order, evalBatch at a
 // time. Batches hold inputs [image] and labels [mask, boundary, class] (phantom.Source).
 func (p Phantoms) Data(batch, evalBatch int, seed int64) (*experiment.Data, error) {
+	return p.data(batch, evalBatch, seed, func(s *phantom.Source) batching.Source { return s })
+}
+
+// data builds Data over sources that serve each split through wrap.
+func (p Phantoms) data(batch, evalBatch int, seed int64, wrap func(*phantom.Source) batching.Source) (*experiment.Data, error) {
 	trainSet, valSet, testSet, err := p.Splits()
 	if err != nil {
 		return nil, err
 	}
 	aug := phantom.Augment{FlipH: p.FlipH, MaxShift: p.MaxShift}
-	trainDS, err := batching.New(fmt.Sprintf("phantom-%d-train", p.ImageSize), &phantom.Source{Samples: trainSet, Augment: aug},
+	trainDS, err := batching.New(fmt.Sprintf("phantom-%d-train", p.ImageSize), wrap(&phantom.Source{Samples: trainSet, Augment: aug}),
 		batching.Options{BatchSize: batch, Seed: uint64(seed), Shuffle: true, DropRemainder: true})
 	if err != nil {
 		return nil, fmt.Errorf("phantom training batches: %w", err)
 	}
 	eval := func(name string, set []*phantom.Sample) (*batching.Dataset, error) {
-		return batching.New(fmt.Sprintf("phantom-%d-%s", p.ImageSize, name), &phantom.Source{Samples: set},
+		return batching.New(fmt.Sprintf("phantom-%d-%s", p.ImageSize, name), wrap(&phantom.Source{Samples: set}),
 			batching.Options{BatchSize: evalBatch})
 	}
 	valDS, err := eval("val", valSet)

@@ -53,7 +53,23 @@ type ACmixConfig struct {
 	Heads      int // attention heads N; 0 means 4
 	KernelAtt  int // attention window (odd); 0 means 7
 	KernelConv int // convolution kernel of the conv path (odd); 0 means 3
+	// Paths keeps both paths ("" or ACmixBoth), only the attention path (ACmixAttentionOnly,
+	// output rate1·attention) or only the conv path (ACmixConvOnly, rate2·conv); a path left out
+	// creates no variables.
+	Paths string
+	// FigureFC builds the conv path as the paper's Fig. 2 draws it rather than as the authors'
+	// code does: the light fully connected layer maps the 3N head maps to k² maps per head (k²·N
+	// maps, fc weight [k²N, 3N] instead of [k², 3N]) and each output channel's group conv reads
+	// its own head's k² maps (groups = Out). The code shares k² maps across the heads.
+	FigureFC bool
 }
+
+// ACmix path selections (ACmixConfig.Paths).
+const (
+	ACmixBoth          = "both"
+	ACmixAttentionOnly = "attention"
+	ACmixConvOnly      = "conv"
+)
 
 func (c ACmixConfig) withDefaults() ACmixConfig {
 	if c.Heads == 0 {
@@ -92,23 +108,32 @@ type ACmixOutputs struct {
 // The output is rate1·attention + rate2·conv (both start at 0.5).
 func ACmix(scope *model.Scope, x *Node, cfg ACmixConfig) *Node {
 	o := ACmixPaths(scope, x, cfg)
+	switch {
+	case o.Conv == nil:
+		return Mul(o.Alpha, o.Attention)
+	case o.Attention == nil:
+		return Mul(o.Beta, o.Conv)
+	}
 	return Add(Mul(o.Alpha, o.Attention), Mul(o.Beta, o.Conv))
 }
 
-// ACmixPaths computes ACmix's two paths and mixing weights without mixing them.
+// ACmixPaths computes ACmix's two paths and mixing weights without mixing them. A path left out
+// by cfg.Paths is nil, with its rate.
 func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
 	cfg = cfg.withDefaults()
+	if cfg.Paths != "" && cfg.Paths != ACmixBoth && cfg.Paths != ACmixAttentionOnly && cfg.Paths != ACmixConvOnly {
+		exceptions.Panicf("nn.ACmix(%s): Paths %q: want %q, %q or %q", scope.Scope(), cfg.Paths, ACmixBoth, ACmixAttentionOnly, ACmixConvOnly)
+	}
+	withAtt, withConv := cfg.Paths != ACmixConvOnly, cfg.Paths != ACmixAttentionOnly
 	g := x.Graph()
 	dims := x.Shape().Dimensions
-	b, h, w := dims[0], dims[1], dims[2]
+	h, w := dims[1], dims[2]
 	c, n := cfg.Out, cfg.Heads
 	if c%n != 0 {
 		exceptions.Panicf("nn.ACmix(%s): Out=%d not divisible by Heads=%d", scope.Scope(), c, n)
 	}
-	d := c / n
-	ka, kc := cfg.KernelAtt, cfg.KernelConv
-	pad := ka / 2
-	if h <= pad || w <= pad {
+	pad := cfg.KernelAtt / 2
+	if withAtt && (h <= pad || w <= pad) {
 		exceptions.Panicf("nn.ACmix(%s): %d×%d map too small for reflection padding %d", scope.Scope(), h, w, pad)
 	}
 
@@ -116,6 +141,35 @@ func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
 	q := Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
 	k := Conv2d(scope.In("conv2"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
 	v := Conv2d(scope.In("conv3"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+
+	var out ACmixOutputs
+	if withAtt {
+		out.Attention = acmixAttention(scope, q, k, v, cfg)
+	}
+	if withConv {
+		out.Conv = acmixConv(scope, q, k, v, cfg)
+	}
+	// rate1 and rate2 are created in this order, after the paths, as in the authors' module.
+	if withAtt {
+		alpha := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate1", shapeOf(1)).NodeValue(g)
+		out.Alpha = perChannel(alpha, 4)
+	}
+	if withConv {
+		beta := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate2", shapeOf(1)).NodeValue(g)
+		out.Beta = perChannel(beta, 4)
+	}
+	return out
+}
+
+// acmixAttention is ACmix's attention path on the shared projections q, k, v [B, H, W, Out].
+func acmixAttention(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
+	g := q.Graph()
+	dims := q.Shape().Dimensions
+	b, h, w := dims[0], dims[1], dims[2]
+	c, n := cfg.Out, cfg.Heads
+	d := c / n
+	ka := cfg.KernelAtt
+	pad := ka / 2
 
 	// Position encoding p = conv_p(coords): coords are (x, y) in [−1, 1], x along width.
 	coords := make([]float32, h*w*2)
@@ -137,23 +191,37 @@ func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
 	rel := Sub(Reshape(pe, 1, h, w, 1, 1, d), peWin) // p_i − p_j
 	logits := ReduceSum(Mul(qh, Add(kWin, rel)), 5)  // [B, H, W, ka², N]
 	att := Softmax(logits, 3)
-	outAtt := Reshape(ReduceSum(Mul(InsertAxes(att, 5), vWin), 3), b, h, w, c)
+	return Reshape(ReduceSum(Mul(InsertAxes(att, 5), vWin), 3), b, h, w, c)
+}
 
-	// Conv path: fc over the 3N maps, then the shift group conv.
+// acmixConv is ACmix's conv path on the shared projections: the light fully connected layer fc
+// over the 3N maps, then the shift group conv.
+func acmixConv(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
+	g := q.Graph()
+	dims := q.Shape().Dimensions
+	b, h, w := dims[0], dims[1], dims[2]
+	c, n := cfg.Out, cfg.Heads
+	d := c / n
+	kc := cfg.KernelConv
 	feats := Reshape(Stack([]*Node{Reshape(q, b, h, w, n, d), Reshape(k, b, h, w, n, d), Reshape(v, b, h, w, n, d)}, 3),
 		b, h, w, 3*n, d)
+	maps, groups := kc*kc, d // the code: k² maps shared by the heads, one group per channel position
+	if cfg.FigureFC {
+		maps, groups = kc*kc*n, c // the figure: k² maps per head, one group per output channel
+	}
 	fcWeight := scope.In("fc").WithInitializer(uniformInit(scope, 1/math.Sqrt(float64(3*n)))).
-		VariableWithShape("weight", shapeOf(kc*kc, 3*n, 1, 1)).NodeValue(g)
-	f := DotGeneral(feats, []int{3}, nil, Reshape(fcWeight, kc*kc, 3*n), []int{1}, nil) // [B, H, W, d, k²]
-	f = Reshape(f, b, h, w, d*kc*kc)
+		VariableWithShape("weight", shapeOf(maps, 3*n, 1, 1)).NodeValue(g)
+	f := DotGeneral(feats, []int{3}, nil, Reshape(fcWeight, maps, 3*n), []int{1}, nil) // [B, H, W, d, maps]
+	if cfg.FigureFC {
+		// [B, H, W, d, N, k²] → [B, H, W, N, d, k²]: output channel n·d + c (heads concatenated,
+		// as the attention path's) reads its head's k² maps at position c.
+		f = TransposeAllDims(Reshape(f, b, h, w, d, n, kc*kc), 0, 1, 2, 4, 3, 5)
+	}
+	f = Reshape(f, b, h, w, c/n*maps)
 	dep := scope.In("dep_conv")
 	depW := dep.WithInitializer(shiftInit(kc)).VariableWithShape("weight", shapeOf(c, kc*kc, kc, kc)).NodeValue(g)
 	depB := dep.WithInitializer(constInit(0)).VariableWithShape("bias", shapeOf(c)).NodeValue(g)
-	outConv := Conv2dApply(f, depW, depB, Conv2dConfig{Padding: kc / 2, Groups: d})
-
-	alpha := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate1", shapeOf(1)).NodeValue(g)
-	beta := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate2", shapeOf(1)).NodeValue(g)
-	return ACmixOutputs{Attention: outAtt, Conv: outConv, Alpha: perChannel(alpha, 4), Beta: perChannel(beta, 4)}
+	return Conv2dApply(f, depW, depB, Conv2dConfig{Padding: kc / 2, Groups: groups})
 }
 
 // linspace returns the i-th of n points evenly spaced in [−1, 1] (torch.linspace(-1, 1, n)).

@@ -2,7 +2,6 @@ package ensembles
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -12,9 +11,6 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/nn"
-
-	// The pure-Go backend builds graphs for counting without compiling them with XLA.
-	_ "github.com/gomlx/gomlx/backends/default"
 )
 
 // Combine is one way of joining a block's input with what it computes, measured on real feature
@@ -100,8 +96,8 @@ func ConcatVsAdd(backend compute.Backend, images *tensors.Tensor, c, layers, k i
 	})
 }
 
-// countingBackend is the pure-Go backend, for graphs that are only built and counted.
-var countingBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
+// countingBackend is the kit's pure-Go backend, for graphs that are only built and counted.
+var countingBackend = lesson.CountingBackend
 
 // CostOf is a network's parameters and multiply-accumulates on one 28×28 digit.
 func CostOf(net Net) (nn.Cost, error) {

@@ -3,7 +3,6 @@ package repvgg
 import (
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -14,14 +13,10 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/nn"
-
-	// The pure-Go backend builds graphs for counting without compiling them with XLA.
-	_ "github.com/gomlx/gomlx/backends/default"
 )
 
-// countingBackend is the pure-Go backend, used only to build graphs whose parameters and
-// multiply-accumulates are counted: nothing is compiled or run.
-var countingBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
+// countingBackend is the kit's pure-Go backend, for graphs that are only built and counted.
+var countingBackend = lesson.CountingBackend
 
 // Measure is nn.Measure of fn on one input of the given dimensions, on the pure-Go backend.
 func Measure(fn nn.ModelFn, dims ...int) (nn.Cost, error) {

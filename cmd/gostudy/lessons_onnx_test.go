@@ -56,6 +56,13 @@ func TestLessonModelsExport(t *testing.T) {
 		{"repvgg", map[string]string{"arch": "plain"}},
 		{"repvgg", map[string]string{"arch": "resnet", "dataset": "phantom", "phantom.image_size": "32", "phantom.train_size": "50",
 			"phantom.val_size": "250", "phantom.test_size": "250"}},
+		{"ensembles", map[string]string{"arch": "resnet"}},
+		{"ensembles", map[string]string{"arch": "preact"}},
+		{"ensembles", map[string]string{"arch": "densenet", "stem_width": "24", "blocks": "[4,4,4]", "growth": "20"}},
+		{"metaformer", map[string]string{"token_mixer": "pooling"}},
+		{"metaformer", map[string]string{"token_mixer": "dwconv", "layer_scale": "1e-5"}},
+		{"metaformer", map[string]string{"token_mixer": "attention", "mlp_ratio": "2"}},
+		{"metaformer", map[string]string{"token_mixer": "spatialmlp"}},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {

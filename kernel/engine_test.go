@@ -3,6 +3,7 @@ package kernel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gostudy/gostudy/kernel/runner"
+	"github.com/gostudy/gostudy/kernel/kerneltest"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -97,7 +98,7 @@ func newTestEngineWith(t *testing.T, opts EngineOptions) *Engine {
 	t.Cleanup(e.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if err := e.waitReady(ctx); err != nil {
+	if err := e.WaitReady(ctx); err != nil {
 		t.Fatalf("session setup: %v", err)
 	}
 	return e
@@ -290,6 +291,9 @@ func TestEngineInterrupt(t *testing.T) {
 	if !errors.As(err, &ee) || ee.Name != "Interrupted" || !strings.Contains(ee.Value, "variables lost: v") {
 		t.Fatalf("want Interrupted with lost state, got %v", err)
 	}
+	if tb := strings.Join(ee.Traceback, "\n"); strings.Contains(tb, ".;") || !strings.HasSuffix(tb, "variables lost: v.") {
+		t.Errorf("interrupt traceback reads %q", tb)
+	}
 	if d := time.Since(<-startc); d > 5*time.Second {
 		t.Errorf("interrupt took %v", d)
 	}
@@ -363,7 +367,7 @@ func TestEngineKeepPluginsReplay(t *testing.T) {
 	var stdout strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	took, err := runner.Replay(ctx, e.RunnerBinary(), kept, os.Environ(), func(name, text string) {
+	took, err := kerneltest.Replay(ctx, e.RunnerBinary(), kept, os.Environ(), func(name, text string) {
 		if name == "stdout" {
 			mu.Lock()
 			stdout.WriteString(text)
@@ -380,5 +384,135 @@ func TestEngineKeepPluginsReplay(t *testing.T) {
 	defer mu.Unlock()
 	if got := stdout.String(); got != "42\n" {
 		t.Errorf("replay printed %q, want 42", got)
+	}
+}
+
+// TestEngineCellEdgeCases runs checks that each need a working session, in one session
+// (preparing one takes seconds).
+func TestEngineCellEdgeCases(t *testing.T) {
+	e := newTestEngine(t)
+	for i, tc := range []struct {
+		name string
+		f    func(*testing.T, *Engine, *cellRun)
+	}{
+		{"LongLinesAndLargeCells", testLongLinesAndLargeCells},
+		{"Goexit", testGoexit},
+		{"ClosedStdout", testClosedStdout},
+		{"CompileErrorPositions", testCompileErrorPositions},
+		{"TimeReportsCompileAndRun", testTimeReportsCompileAndRun},
+		{"BackendPrintsOnce", testBackendPrintsOnce},
+	} {
+		// Each check numbers its cells from its own thousand, as if in its own notebook.
+		first := 1000 * (i + 1)
+		t.Run(tc.name, func(t *testing.T) { tc.f(t, e, &cellRun{e: e, t: t, n: first}) })
+	}
+}
+
+// testLongLinesAndLargeCells: no cell size skips a cell silently. A first line of
+// 70 KB (over bufio.Scanner's 64 KiB) runs; a cell over MaxCellSize is a clear error.
+func testLongLinesAndLargeCells(t *testing.T, e *Engine, c *cellRun) {
+	long := strings.Repeat("a", 70000)
+	if got := c.ok("x := \"" + long + "\"\nlen(x)").text(); got != "70000" {
+		t.Errorf("cell with a 70 KB first line: result %q, want 70000", got)
+	}
+	if got := c.ok("// " + long + "\n1 + 1").text(); got != "2" {
+		t.Errorf("cell with a 70 KB comment line: result %q, want 2", got)
+	}
+	_, err := c.exec("// " + strings.Repeat("b", MaxCellSize))
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.Name != "CellTooLarge" || !strings.Contains(ee.Value, "16 MiB") {
+		t.Errorf("cell over the limit: %v, want CellTooLarge naming the limit", err)
+	}
+}
+
+// testGoexit: runtime.Goexit in a cell ends the cell with a clear error; the runner
+// and the variables stay.
+func testGoexit(t *testing.T, e *Engine, c *cellRun) {
+	c.ok("kept := 1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c.n++
+	err := e.Execute(ctx, c.n, "fmt.Println(\"before\")\nkept = 2\nruntime.Goexit()\nfmt.Println(\"after\")", &recorder{})
+	var ee *ExecError
+	if !errors.As(err, &ee) || ee.Name != "Goexit" || !strings.Contains(ee.Value, "runtime.Goexit") {
+		t.Fatalf("cell calling runtime.Goexit: %v, want a Goexit error", err)
+	}
+	if got := c.ok("kept + 1").text(); got != "3" {
+		t.Errorf("kept + 1 = %q after Goexit, want 3 (runner and variables kept)", got)
+	}
+}
+
+// testClosedStdout: a cell that closes os.Stdout (or os.Stderr) does not silence
+// later cells; the kernel reopens them and says so.
+func testClosedStdout(t *testing.T, e *Engine, c *cellRun) {
+	rec := c.ok("os.Stdout.Close()")
+	if !strings.Contains(rec.stderr.String(), "closed os.Stdout; it was reopened") {
+		t.Errorf("no note about the closed os.Stdout; stderr %q", rec.stderr.String())
+	}
+	if got := c.ok("fmt.Println(\"visible\")").stdout.String(); got != "visible\n" {
+		t.Errorf("after os.Stdout.Close(): stdout %q, want visible", got)
+	}
+	c.ok("os.Stderr.Close()")
+	if got := c.ok("fmt.Fprintln(os.Stderr, \"still here\")").stderr.String(); got != "still here\n" {
+		t.Errorf("after os.Stderr.Close(): stderr %q", got)
+	}
+	// A closed file descriptor 1 (not just the *os.File) comes back too.
+	c.ok("syscall.Close(1)")
+	if got := c.ok("fmt.Println(\"fd 1 back\")").stdout.String(); got != "fd 1 back\n" {
+		t.Errorf("after syscall.Close(1): stdout %q", got)
+	}
+}
+
+// testCompileErrorPositions: every compile error names a cell, a line and a column,
+// also for a cell that ends in the middle of a statement.
+func testCompileErrorPositions(t *testing.T, e *Engine, c *cellRun) {
+	var ee *ExecError
+	for _, tc := range []struct{ code, want string }{
+		{"x := ", "In[%d]:1:5: "},
+		{"a := 1\nb := a + nosuch\n_ = b", "In[%d]:2:10: undefined: nosuch"},
+		{"func f() int {\n\treturn \"s\"\n}", "In[%d]:2:9: "},
+		{"y := 1\nif y > 0 {\n\ty = 2", "In[%d]:3:7: "},
+	} {
+		tc.want = fmt.Sprintf(tc.want, c.n+1)
+		_, err := c.exec(tc.code)
+		if !errors.As(err, &ee) || ee.Name != "CompileError" {
+			t.Errorf("%q: %v, want a CompileError", tc.code, err)
+			continue
+		}
+		if !strings.HasPrefix(ee.Value, tc.want) || strings.Contains(strings.Join(ee.Traceback, "\n"), "gostudy-") {
+			t.Errorf("%q: error %q (traceback %q), want it to start with %q and name no generated file", tc.code, ee.Value, ee.Traceback, tc.want)
+		}
+	}
+}
+
+// testTimeReportsCompileAndRun: %time splits the wall time into compiling and running.
+func testTimeReportsCompileAndRun(t *testing.T, e *Engine, c *cellRun) {
+	out := c.ok("%time\ntime.Sleep(300 * time.Millisecond)").stdout.String()
+	var wall, compile, run time.Duration
+	var ws, cs, rs string
+	if _, err := fmt.Sscanf(strings.TrimSpace(out), "Wall time: %s (compile %s run %s", &ws, &cs, &rs); err != nil {
+		t.Fatalf("%%time printed %q: %v", out, err)
+	}
+	wall, _ = time.ParseDuration(ws)
+	compile, _ = time.ParseDuration(strings.TrimSuffix(cs, ","))
+	run, _ = time.ParseDuration(strings.TrimSuffix(rs, ")"))
+	if run < 300*time.Millisecond || compile <= 0 || compile+run > wall+time.Millisecond {
+		t.Errorf("%%time: wall %v, compile %v, run %v (printed %q)", wall, compile, run, out)
+	}
+}
+
+// testBackendPrintsOnce: %backend shows the backend's description once (the backend's
+// own report when it opens is not printed as well).
+func testBackendPrintsOnce(t *testing.T, e *Engine, c *cellRun) {
+	rec := c.ok("%backend")
+	all := rec.stdout.String() + rec.stderr.String()
+	if n := strings.Count(all, "active:"); n != 1 {
+		t.Errorf("%%backend printed \"active:\" %d times:\n%s", n, all)
+	}
+	if strings.Contains(rec.stderr.String(), "gostudy: backend") {
+		t.Errorf("%%backend also printed the backend's open report:\n%s", rec.stderr.String())
+	}
+	if got := c.ok("os.Getenv(\"GOSTUDY_QUIET\")").text(); got != `""` {
+		t.Errorf("GOSTUDY_QUIET left at %s after %%backend", got)
 	}
 }

@@ -14,11 +14,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gostudy/gostudy/kernel/internal/compiler"
 	"github.com/gostudy/gostudy/kernel/internal/gopls"
 	"github.com/gostudy/gostudy/kernel/internal/kernelspec"
 	"github.com/gostudy/gostudy/kernel/internal/protocol"
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
 
 // Version is the kernel's implementation version.
@@ -46,10 +46,69 @@ type Kernel struct {
 	gopls    *gopls.Client
 	goplsErr error
 	goplsMu  sync.Mutex
+	// goplsWanted is closed (once, by wantGopls) when gopls should start; goplsUp when it
+	// has started or failed to.
+	goplsWanted chan struct{}
+	goplsOnce   sync.Once
+	goplsUp     chan struct{}
 
-	queue    chan protocol.Request // execute requests, run one at a time
-	aborting bool                  // replying "aborted" to queued requests after an error
-	stop     chan bool             // shutdown requested (value: restart)
+	queue requestQueue // execute requests, run one at a time, in order
+	// commQueue holds the front end's comm messages until commLoop hands them to the
+	// runner, one at a time and in order.
+	commQueue requestQueue
+	aborting  bool      // replying "aborted" to queued requests after an error
+	stop      chan bool // shutdown requested (value: restart)
+}
+
+// requestQueue holds requests (executes, comm messages) until their loop takes them, in
+// arrival order. It has no fixed capacity: Run All on a long notebook sends hundreds of
+// execute requests at once and every one must get its reply, and a dragged slider sends a
+// comm message per step. (Each request is bounded by protocol.MaxMessageSize; a front
+// end that can sign requests can run code anyway, so a count limit would protect nothing.)
+type requestQueue struct {
+	mu    sync.Mutex
+	items []protocol.Request
+	added chan struct{} // capacity 1: a token meaning "items may be non-empty"
+}
+
+func newRequestQueue() requestQueue { return requestQueue{added: make(chan struct{}, 1)} }
+
+// push appends r; it never blocks.
+func (q *requestQueue) push(r protocol.Request) {
+	q.mu.Lock()
+	q.items = append(q.items, r)
+	q.mu.Unlock()
+	select {
+	case q.added <- struct{}{}:
+	default:
+	}
+}
+
+// pop waits for the oldest request; ok is false when ctx ended first.
+func (q *requestQueue) pop(ctx context.Context) (r protocol.Request, ok bool) {
+	for {
+		q.mu.Lock()
+		if len(q.items) > 0 {
+			r = q.items[0]
+			q.items[0] = protocol.Request{}
+			q.items = q.items[1:]
+			q.mu.Unlock()
+			return r, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.added:
+		case <-ctx.Done():
+			return r, false
+		}
+	}
+}
+
+// len is the number of requests waiting.
+func (q *requestQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
 }
 
 type historyEntry struct {
@@ -67,11 +126,8 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log})
-	if err != nil {
-		return err
-	}
-	defer engine.Close()
+	// Listen first: the front end connects as soon as it started the process, and a ZMQ
+	// client that finds no listener retries only after its reconnect interval (100 ms).
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv, err := protocol.Listen(ctx, info, opts.Log)
@@ -79,10 +135,20 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer srv.Close()
+	engine, err := NewEngine(EngineOptions{RepoDir: opts.RepoDir, Log: opts.Log, Deferred: true})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
 	k := &Kernel{opts: opts, log: opts.Log, srv: srv, engine: engine,
-		queue: make(chan protocol.Request, 256), stop: make(chan bool, 1)}
+		queue: newRequestQueue(), commQueue: newRequestQueue(), stop: make(chan bool, 1),
+		goplsWanted: make(chan struct{}), goplsUp: make(chan struct{})}
 	defer k.closeGopls()
+	engine.SetIdleSink(&iopubSink{k: k})
+	// A front end that sends no kernel_info_request still gets a prepared session.
+	time.AfterFunc(300*time.Millisecond, engine.Start)
 	go k.executeLoop(ctx)
+	go k.commLoop(ctx)
 	go k.startGopls(ctx)
 	_ = srv.Publish(nil, "status", map[string]any{"execution_state": "starting"})
 	for {
@@ -107,11 +173,7 @@ func Run(ctx context.Context, opts Options) error {
 func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 	switch req.Msg.Header.MsgType {
 	case "execute_request":
-		select {
-		case k.queue <- req:
-		default:
-			k.log.Error("execute queue full; request dropped", "msg_id", req.Msg.Header.MsgID)
-		}
+		k.queue.push(req)
 	case "interrupt_request":
 		k.interrupt()
 		k.reply(req, "interrupt_reply", map[string]any{"status": "ok"})
@@ -128,10 +190,48 @@ func (k *Kernel) dispatch(ctx context.Context, req protocol.Request) {
 		default:
 		}
 	case "comm_open", "comm_msg", "comm_close":
-		// No comm targets: ipykernel too ignores comms for unknown targets without a reply.
-		k.log.Debug("ignoring comm message", "type", req.Msg.Header.MsgType)
+		// Widgets live in the runner: their messages go there, in order, whether or not a
+		// cell is running (see commLoop).
+		k.commQueue.push(req)
 	default:
 		go k.busy(req, func() { k.answer(ctx, req) })
+	}
+}
+
+// commLoop hands the front end's comm messages to the engine, one at a time, in order.
+// While no cell runs, each is wrapped in busy/idle status messages with the comm message as
+// parent (as ipykernel does), and what its change functions print goes there; while a cell
+// runs, the status stays the cell's and their output joins the cell's.
+func (k *Kernel) commLoop(ctx context.Context) {
+	for {
+		req, ok := k.commQueue.pop(ctx)
+		if !ok {
+			return
+		}
+		var c struct {
+			CommID     string         `json:"comm_id"`
+			TargetName string         `json:"target_name"`
+			Data       map[string]any `json:"data"`
+		}
+		if err := req.Msg.DecodeContent(&c); err != nil || c.CommID == "" {
+			k.log.Warn("bad comm message", "type", req.Msg.Header.MsgType, "err", err)
+			continue
+		}
+		m := widgets.Message{Type: req.Msg.Header.MsgType, CommID: c.CommID, Target: c.TargetName, Data: c.Data, Metadata: req.Msg.Metadata}
+		sink := &iopubSink{k: k, parent: req.Msg}
+		k.mu.Lock()
+		running := k.cancel != nil
+		k.mu.Unlock()
+		handle := func() {
+			if err := k.engine.Comm(ctx, m, sink); err != nil {
+				k.log.Warn("comm message not delivered", "type", m.Type, "comm", m.CommID, "err", err)
+			}
+		}
+		if running {
+			handle()
+		} else {
+			k.busy(req, handle)
+		}
 	}
 }
 
@@ -153,6 +253,9 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	switch req.Msg.Header.MsgType {
 	case "kernel_info_request":
 		k.reply(req, "kernel_info_reply", k.kernelInfo())
+		// The front end knows the kernel is up: prepare the session now (it was left alone
+		// so this first answer did not wait for the CPU).
+		k.engine.Start()
 	case "is_complete_request":
 		var c struct {
 			Code string `json:"code"`
@@ -161,7 +264,7 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 			k.reply(req, "is_complete_reply", map[string]any{"status": "unknown"})
 			return
 		}
-		status := compiler.IsComplete(c.Code)
+		status := cellSyntax.IsComplete(c.Code)
 		content := map[string]any{"status": status}
 		if status == "incomplete" {
 			content["indent"] = "\t"
@@ -174,7 +277,15 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 	case "history_request":
 		k.reply(req, "history_reply", k.historyReply(req))
 	case "comm_info_request":
-		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": map[string]any{}})
+		var c struct {
+			TargetName string `json:"target_name"`
+		}
+		_ = req.Msg.DecodeContent(&c)
+		comms := map[string]any{}
+		for id, target := range k.engine.Comms(c.TargetName) {
+			comms[id] = map[string]any{"target_name": target}
+		}
+		k.reply(req, "comm_info_reply", map[string]any{"status": "ok", "comms": comms})
 	default:
 		k.log.Warn("unsupported request", "type", req.Msg.Header.MsgType)
 	}
@@ -183,7 +294,7 @@ func (k *Kernel) answer(ctx context.Context, req protocol.Request) {
 func (k *Kernel) kernelInfo() map[string]any {
 	return map[string]any{
 		"status":                 "ok",
-		"protocol_version":       "5.3",
+		"protocol_version":       protocol.ProtocolVersion,
 		"implementation":         "gostudy",
 		"implementation_version": Version,
 		// JupyterLab copies language_info into every notebook it opens with this kernel and
@@ -212,16 +323,16 @@ func (k *Kernel) kernelInfo() map[string]any {
 // executeLoop runs queued executions one at a time.
 func (k *Kernel) executeLoop(ctx context.Context) {
 	for {
-		select {
-		case req := <-k.queue:
-			k.busy(req, func() { k.execute(ctx, req) })
-			if len(k.queue) == 0 {
-				k.mu.Lock()
-				k.aborting = false
-				k.mu.Unlock()
-			}
-		case <-ctx.Done():
+		req, ok := k.queue.pop(ctx)
+		if !ok {
 			return
+		}
+		k.busy(req, func() { k.execute(ctx, req) })
+		k.wantGopls()
+		if k.queue.len() == 0 {
+			k.mu.Lock()
+			k.aborting = false
+			k.mu.Unlock()
 		}
 	}
 }
@@ -292,7 +403,7 @@ func (k *Kernel) execute(ctx context.Context, req protocol.Request) {
 	}
 	if c.StopOnError == nil || *c.StopOnError {
 		k.mu.Lock()
-		k.aborting = len(k.queue) > 0
+		k.aborting = k.queue.len() > 0
 		k.mu.Unlock()
 	}
 	k.reply(req, "execute_reply", map[string]any{"status": "error", "execution_count": n, "ename": ee.Name, "evalue": ee.Value, "traceback": tb})
@@ -351,6 +462,29 @@ func (s *iopubSink) Display(m display.Message) {
 			content["transient"] = map[string]any{"display_id": m.DisplayID}
 		}
 		_ = s.k.srv.Publish(s.parent, m.Type, content)
+	}
+}
+
+// Comm publishes a comm message of the runner's widgets; comm_open carries the widget
+// protocol version in the message's metadata, where front ends look for it.
+func (s *iopubSink) Comm(m widgets.Message) {
+	content := map[string]any{"comm_id": m.CommID, "data": m.Data}
+	if m.Data == nil {
+		content["data"] = map[string]any{}
+	}
+	if m.Type == "comm_open" {
+		content["target_name"] = m.Target
+	}
+	msg, err := s.k.srv.NewMessage(s.parent, m.Type, content)
+	if err != nil {
+		s.k.log.Error("comm message", "type", m.Type, "err", err)
+		return
+	}
+	if m.Metadata != nil {
+		msg.Metadata = m.Metadata
+	}
+	if err := s.k.srv.PublishMessage(msg); err != nil {
+		s.k.log.Error("publish comm message", "type", m.Type, "err", err)
 	}
 }
 
@@ -462,9 +596,25 @@ func globContains(pattern, s string) bool {
 	return strings.HasSuffix(pattern, "*") || i == len(s)
 }
 
-// startGopls starts gopls in the session module once the session is ready. Completion and
-// inspection work without waiting for it; they answer with nothing until it is up.
+// goplsIdleStart is how long after the session is ready gopls starts on its own when no
+// cell has run yet; goplsWait bounds how long a completion or inspection waits for it.
+const (
+	goplsIdleStart = 2 * time.Second
+	goplsWait      = 10 * time.Second
+)
+
+// wantGopls asks for gopls to start now (it is idempotent).
+func (k *Kernel) wantGopls() {
+	k.goplsOnce.Do(func() { close(k.goplsWanted) })
+}
+
+// startGopls starts gopls in the session module once it is wanted: after the first cell,
+// at the first completion or inspection, or when the session has been ready and idle for
+// goplsIdleStart. gopls type-checks the session's packages when it starts; on a small
+// machine that competes with the first cell for the CPU, so it does not start with the
+// kernel. goplsUp is closed once it started (or failed to).
 func (k *Kernel) startGopls(ctx context.Context) {
+	defer close(k.goplsUp)
 	if k.opts.GoplsPath == "" {
 		return
 	}
@@ -474,8 +624,26 @@ func (k *Kernel) startGopls(ctx context.Context) {
 		k.goplsMu.Unlock()
 		return
 	}
-	if err := k.engine.waitReady(ctx); err != nil {
+	if err := k.engine.WaitReady(ctx); err != nil {
 		return
+	}
+	idle := time.NewTimer(goplsIdleStart)
+	defer idle.Stop()
+wait:
+	for {
+		select {
+		case <-k.goplsWanted:
+			break wait
+		case <-idle.C:
+			k.mu.Lock()
+			running := k.cancel != nil
+			k.mu.Unlock()
+			if !running {
+				break wait
+			}
+		case <-ctx.Done():
+			return
+		}
 	}
 	c, err := gopls.Start(ctx, k.opts.GoplsPath, k.engine.Dir(), k.log)
 	k.goplsMu.Lock()
@@ -488,12 +656,27 @@ func (k *Kernel) startGopls(ctx context.Context) {
 	k.gopls = c
 	// Warm it up so the first Tab press is fast.
 	go func() {
-		if path, content, off, ok := k.completionDoc("fmt.Pr", 6); ok {
+		if path, content, off, ok := k.engine.CompletionFile("fmt.Pr", 6); ok {
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			defer cancel()
 			_, _ = c.Complete(wctx, path, content, off)
 		}
 	}()
+}
+
+// goplsFor returns gopls for a completion or inspection, starting it if needed and waiting
+// for it (at most goplsWait): a request right after start-up is answered, not left empty.
+func (k *Kernel) goplsFor(ctx context.Context) *gopls.Client {
+	k.wantGopls()
+	t := time.NewTimer(goplsWait)
+	defer t.Stop()
+	select {
+	case <-k.goplsUp:
+	case <-t.C:
+		k.log.Info("gopls is still starting; answering without it")
+	case <-ctx.Done():
+	}
+	return k.goplsClient()
 }
 
 func (k *Kernel) closeGopls() {
@@ -510,19 +693,6 @@ func (k *Kernel) goplsClient() *gopls.Client {
 	k.goplsMu.Lock()
 	defer k.goplsMu.Unlock()
 	return k.gopls
-}
-
-// completionDoc builds the file gopls sees for a cell and maps the cursor into it.
-func (k *Kernel) completionDoc(code string, cursorBytes int) (path string, content []byte, offset int, ok bool) {
-	if !k.engine.Ready() {
-		return "", nil, 0, false
-	}
-	text, off := k.engine.sess.CompletionFile(code, cursorBytes)
-	dir := filepath.Join(k.engine.Dir(), "complete")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", nil, 0, false
-	}
-	return filepath.Join(dir, "cell.go"), []byte(text), off, true
 }
 
 // runeToByte converts a cursor position in Unicode code points (what the Jupyter protocol
@@ -558,22 +728,17 @@ func (k *Kernel) complete(ctx context.Context, req protocol.Request) map[string]
 		"cursor_end": c.CursorPos, "metadata": map[string]any{}}
 	word := c.Code[start:cursor]
 	if strings.HasPrefix(word, "%") {
-		var ms []string
-		for _, m := range magicHelp {
-			name := strings.Fields(m.syntax)[0]
-			if strings.HasPrefix(name, word) && strings.HasPrefix(name, "%") {
-				ms = append(ms, name)
-			}
+		if ms := magicCompletions(word); ms != nil {
+			reply["matches"] = ms
 		}
-		reply["matches"] = slices.Compact(ms)
 		return reply
 	}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		k.log.Info("completion without gopls", "ready", k.engine.Ready())
 		return reply
 	}
-	path, content, off, ok := k.completionDoc(c.Code, cursor)
+	path, content, off, ok := k.engine.CompletionFile(c.Code, cursor)
 	if !ok {
 		return reply
 	}
@@ -620,7 +785,7 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 	}
 	_ = req.Msg.DecodeContent(&c)
 	reply := map[string]any{"status": "ok", "found": false, "data": map[string]any{}, "metadata": map[string]any{}}
-	client := k.goplsClient()
+	client := k.goplsFor(ctx)
 	if client == nil {
 		return reply
 	}
@@ -629,7 +794,7 @@ func (k *Kernel) inspect(ctx context.Context, req protocol.Request) map[string]a
 	if cursor > 0 && (cursor == len(c.Code) || !isLetterOrDigit(rune(c.Code[cursor]))) {
 		cursor--
 	}
-	path, content, off, ok := k.completionDoc(c.Code, cursor)
+	path, content, off, ok := k.engine.CompletionFile(c.Code, cursor)
 	if !ok {
 		return reply
 	}

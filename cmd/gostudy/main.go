@@ -14,12 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
-	"github.com/gostudy/gostudy/internal/checkout"
 	"github.com/gostudy/gostudy/kernel"
 	"github.com/gostudy/gostudy/pkg/display"
 )
@@ -73,58 +70,10 @@ func usage() {
 	}
 }
 
-// repoDir finds the gostudy checkout: the flag, else the checkout above the executable (the
-// set-up builds it into <repo>/.bin, and the kernel must use the sources it was built from),
-// else the one holding the working directory (checkout.Starts).
-func repoDir(flagValue string) (string, error) {
-	if flagValue != "" {
-		return filepath.Abs(flagValue)
-	}
-	var starts []string
-	if exe, err := os.Executable(); err == nil {
-		if exe, err = filepath.EvalSymlinks(exe); err == nil {
-			starts = append(starts, filepath.Dir(exe))
-		}
-	}
-	dir, err := checkout.Find(append(starts, checkout.Starts()...)...)
-	if err != nil {
-		return "", fmt.Errorf("%w; pass --repo", err)
-	}
-	return dir, nil
-}
+// repoDir finds the gostudy checkout (see kernel.FindRepo).
+func repoDir(flagValue string) (string, error) { return kernel.FindRepo(flagValue) }
 
-func runKernel(args []string) error {
-	fs := flag.NewFlagSet("kernel", flag.ContinueOnError)
-	conn := fs.String("f", "", "Jupyter connection file")
-	repo := fs.String("repo", "", "gostudy checkout (default: found from the executable)")
-	gopls := fs.String("gopls", "", "gopls binary (default: next to this executable, else on PATH)")
-	verbose := fs.Bool("v", false, "debug logging")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *conn == "" {
-		return errors.New("missing -f CONNECTION_FILE")
-	}
-	dir, err := repoDir(*repo)
-	if err != nil {
-		return err
-	}
-	exe, _ := os.Executable()
-	if *gopls == "" {
-		*gopls = kernel.FindGopls(exe)
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	// SIGINT goes to the whole process group when a front end uses interrupt_mode "signal";
-	// the kernel uses interrupt messages, so a stray SIGINT must not kill it.
-	signal.Ignore(syscall.SIGINT)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	return kernel.Run(ctx, kernel.Options{ConnectionFile: *conn, RepoDir: dir, GoplsPath: *gopls, Log: log})
-}
+func runKernel(args []string) error { return kernel.Command(args) }
 
 func runInstall(args []string) error {
 	fs := flag.NewFlagSet("install", flag.ContinueOnError)
@@ -151,6 +100,12 @@ func runInstall(args []string) error {
 	}
 	if exe, err = filepath.EvalSymlinks(exe); err != nil {
 		return fmt.Errorf("locate this executable: %w", err)
+	}
+	// Jupyter starts the lean build next to this one when the set-up made it (see setup.sh).
+	if lean := filepath.Join(filepath.Dir(exe), "gostudy-kernel"); lean != exe {
+		if fi, err := os.Stat(lean); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+			exe = lean
+		}
 	}
 	path, err := kernel.InstallKernelspec(target, exe, dir)
 	if err != nil {

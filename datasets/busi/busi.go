@@ -12,7 +12,9 @@
 //
 // Every problem is an error that names the file: a missing class folder, an
 // image without a mask, a mask without an image, a file that is not a
-// readable PNG, a mask whose size differs from its image's.
+// readable PNG, a mask whose size differs from its image's, a file whose
+// header declares more than Options.MaxPixels pixels (checked before it is
+// decoded, so a tiny file claiming a huge image cannot exhaust memory).
 package busi
 
 import (
@@ -20,7 +22,6 @@ import (
 	"fmt"
 	"image"
 	"image/color"
-	"image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -78,6 +79,10 @@ type Options struct {
 	// Classes restricts loading to these folders; nil loads all three, and
 	// each named folder must exist.
 	Classes []Class
+	// MaxPixels is the largest image or mask (width × height) decoded; a file
+	// whose header declares more is an error before anything is allocated.
+	// 0 means imgproc.MaxPixels (4096×4096).
+	MaxPixels int
 }
 
 // Example is one image with its united mask.
@@ -146,7 +151,7 @@ func Load(root string, opts Options) (*Set, error) {
 	if len(examples) == 0 {
 		return nil, fmt.Errorf("busi: no images in %s (want benign/, malignant/, normal/ holding name.png and name_mask.png)", root)
 	}
-	if err := decodeAll(examples, size); err != nil {
+	if err := decodeAll(examples, size, opts.MaxPixels); err != nil {
 		return nil, err
 	}
 	return &Set{Root: root, Size: size, Examples: examples}, nil
@@ -239,14 +244,14 @@ func digitRun(s string) int {
 
 // decodeAll fills Image and Mask of every example, in parallel; the error
 // reported is the first in example order, so it does not depend on timing.
-func decodeAll(examples []Example, size int) error {
+func decodeAll(examples []Example, size, maxPixels int) error {
 	errs := make([]error, len(examples))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range min(runtime.GOMAXPROCS(0), len(examples)) {
 		wg.Go(func() {
 			for i := range next {
-				errs[i] = decode(&examples[i], size)
+				errs[i] = decode(&examples[i], size, maxPixels)
 			}
 		})
 	}
@@ -263,21 +268,16 @@ func decodeAll(examples []Example, size int) error {
 	return nil
 }
 
-func readPNG(path string) (image.Image, error) {
-	f, err := os.Open(path)
+func readPNG(path string, maxPixels int) (image.Image, error) {
+	img, err := imgproc.ReadPNG(path, maxPixels)
 	if err != nil {
-		return nil, fmt.Errorf("busi: open %s: %w", path, err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("busi: decode %s: %w", path, err)
+		return nil, fmt.Errorf("busi: %w", err)
 	}
 	return img, nil
 }
 
-func decode(ex *Example, size int) error {
-	img, err := readPNG(ex.ImagePath)
+func decode(ex *Example, size, maxPixels int) error {
+	img, err := readPNG(ex.ImagePath, maxPixels)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func decode(ex *Example, size int) error {
 
 	union := image.NewGray(image.Rect(0, 0, ex.Width, ex.Height))
 	for _, mp := range ex.MaskPaths {
-		m, err := readPNG(mp)
+		m, err := readPNG(mp, maxPixels)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,8 @@ package busi
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
@@ -253,5 +255,67 @@ func TestSourceBatches(t *testing.T) {
 	}
 	if n, _ := ds.BatchesPerEpoch(0); n != 3 {
 		t.Errorf("5 examples in batches of 2: %d batches", n)
+	}
+}
+
+// pngBomb returns a 65-byte PNG whose header declares a w×h 8-bit grayscale image: the
+// signature, an IHDR chunk, an IDAT chunk holding an empty zlib stream, and IEND (the issue's
+// file was 68 bytes). Decoding it allocates w·h bytes before finding the data missing.
+func pngBomb(w, h uint32) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(data)))
+		b.Write(n[:])
+		body := append([]byte(typ), data...)
+		b.Write(body)
+		binary.BigEndian.PutUint32(n[:], crc32.ChecksumIEEE(body))
+		b.Write(n[:])
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, 0 // bit depth 8, grayscale; compression, filter, interlace 0
+	chunk("IHDR", ihdr)
+	chunk("IDAT", []byte{0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01}) // zlib of nothing
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+// TestDeclaredSizeIsCheckedBeforeDecoding puts a 65-byte PNG claiming 200000×200000 pixels
+// (40 GB as 8-bit gray) in a BUSI folder, once as an image and once as a mask: Load must
+// report the file and its declared size without decoding it (issue 13, item 5; before the
+// fix, png.Decode allocated the whole image and the process ran out of memory). A limit set
+// in Options applies the same way to files that are merely larger than wanted.
+func TestDeclaredSizeIsCheckedBeforeDecoding(t *testing.T) {
+	bomb := pngBomb(200000, 200000)
+	if len(bomb) != 65 {
+		t.Fatalf("bomb is %d bytes, want 65", len(bomb))
+	}
+	for _, file := range []string{"benign (2).png", "benign (2)_mask.png"} {
+		root := makeTree(t)
+		path := filepath.Join(root, "benign", file)
+		if err := os.WriteFile(path, bomb, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(root, Options{Size: 16})
+		if err == nil {
+			t.Fatalf("%s: a 200000×200000 PNG was accepted", file)
+		}
+		for _, want := range []string{path, "200000×200000", "limit"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: error %q does not mention %q", file, err, want)
+			}
+		}
+	}
+	// The tree's largest files are 80×60 = 4800 and 50×100 = 5000 pixels: a limit of 4000
+	// rejects the first one met (benign, 80×60), 5000 accepts them all.
+	root := makeTree(t)
+	if _, err := Load(root, Options{Size: 16, MaxPixels: 4000}); err == nil || !strings.Contains(err.Error(), "80×60") {
+		t.Errorf("MaxPixels 4000: %v", err)
+	}
+	if _, err := Load(root, Options{Size: 16, MaxPixels: 5000}); err != nil {
+		t.Errorf("MaxPixels 5000: %v", err)
 	}
 }

@@ -145,3 +145,25 @@ func TestBlurAndSobel(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPixels checks the size guard of ReadPNG: empty and over-limit sizes are refused,
+// including ones whose pixel count would overflow an int32, and the limit itself is allowed.
+func TestCheckPixels(t *testing.T) {
+	for _, c := range []struct {
+		w, h, limit int
+		ok          bool
+	}{
+		{4096, 4096, MaxPixels, true},
+		{4097, 4096, MaxPixels, false},
+		{200000, 200000, MaxPixels, false},
+		{1<<31 - 1, 1<<31 - 1, MaxPixels, false},
+		{0, 10, MaxPixels, false},
+		{10, -1, MaxPixels, false},
+		{50, 100, 5000, true},
+		{80, 63, 5000, false},
+	} {
+		if err := checkPixels(c.w, c.h, c.limit); (err == nil) != c.ok {
+			t.Errorf("%d×%d with limit %d: error %v, want ok=%v", c.w, c.h, c.limit, err, c.ok)
+		}
+	}
+}

@@ -15,6 +15,8 @@
 package mnist
 
 import (
+	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -291,6 +293,14 @@ func LoadDir(dir string, split Split) (*Set, error) {
 			return nil, fmt.Errorf("mnist: %s split: %w", split, err)
 		}
 	}
+	// GoMNIST allocates every image the header declares before reading any: check the header
+	// first, so a small file claiming billions of images is an error, not an exhausted memory.
+	if err := checkIdxHeader(imgPath, idxImageMagic, "images", Height, Width); err != nil {
+		return nil, err
+	}
+	if err := checkIdxHeader(lblPath, idxLabelMagic, "labels"); err != nil {
+		return nil, err
+	}
 	rows, cols, imgs, err := gomnist.ReadImageFile(imgPath)
 	if err != nil {
 		return nil, fmt.Errorf("mnist: read images %s: %w", imgPath, describe(err))
@@ -315,6 +325,51 @@ func LoadDir(dir string, split Split) (*Set, error) {
 	}
 	cache[key] = s
 	return s, nil
+}
+
+// The idx files' magic numbers (unsigned byte data, 3 and 1 dimensions).
+const (
+	idxImageMagic = 0x803
+	idxLabelMagic = 0x801
+)
+
+// MaxExamples is the most images or labels an idx file may declare: MNIST's splits hold 60,000
+// and 10,000, so a header claiming more than a million is corrupt or malicious.
+const MaxExamples = 1 << 20
+
+// checkIdxHeader reads the header of the gzipped idx file at path — the magic number, the
+// item count and, for images, the row and column counts — and checks it against the magic,
+// MaxExamples and the item dimensions dims, without reading the data.
+func checkIdxHeader(path string, magic int32, items string, dims ...int) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("mnist: read %s %s: %w", items, path, err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return fmt.Errorf("mnist: read %s %s: %w", items, path, err)
+	}
+	head := make([]int32, 2+len(dims))
+	if err := binary.Read(z, binary.BigEndian, head[:1]); err != nil {
+		return fmt.Errorf("mnist: read %s %s: header: %w", items, path, err)
+	}
+	if head[0] != magic {
+		return fmt.Errorf("mnist: read %s %s: %w", items, path, describe(os.ErrInvalid))
+	}
+	if err := binary.Read(z, binary.BigEndian, head[1:]); err != nil {
+		return fmt.Errorf("mnist: read %s %s: header: %w", items, path, err)
+	}
+	if n := head[1]; n < 0 || n > MaxExamples {
+		return fmt.Errorf("mnist: read %s %s: the header declares %d %s, outside [0, %d]", items, path, n, items, MaxExamples)
+	}
+	for i, want := range dims {
+		if int(head[2+i]) != want {
+			return fmt.Errorf("mnist: read %s %s: the header declares %d×%d images, want %d×%d",
+				items, path, head[2], head[3], Height, Width)
+		}
+	}
+	return nil
 }
 
 // describe turns GoMNIST's bare os.ErrInvalid (bad magic number) into words.

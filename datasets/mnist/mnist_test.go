@@ -405,3 +405,45 @@ func BenchmarkBatch64(b *testing.B) {
 		}
 	}
 }
+
+// TestDeclaredCountsAreCheckedBeforeReading gives LoadDir idx files whose headers declare far
+// more data than they hold (2³¹−1 images or labels, or 100000×100000-pixel images): each must
+// be an error naming the file, reported before anything of that size is allocated (GoMNIST
+// allocates every declared image up front; before the check, such a 40-byte file exhausted
+// memory). The same class of bug as issue 13's PNG bomb, for the other image loader.
+func TestDeclaredCountsAreCheckedBeforeReading(t *testing.T) {
+	header := func(vals ...int32) []byte {
+		var b bytes.Buffer
+		for _, v := range vals {
+			_ = binary.Write(&b, binary.BigEndian, v)
+		}
+		return b.Bytes()
+	}
+	for _, c := range []struct {
+		name       string
+		imgs, lbls []byte
+		bad        string // which file the error must name
+		want       string
+	}{
+		{"2³¹−1 images", header(0x803, 1<<31-1, 28, 28), idxLabels(3), "images", "2147483647 images"},
+		{"huge images", header(0x803, 3, 100000, 100000), idxLabels(3), "images", "100000×100000"},
+		{"negative count", header(0x803, -5, 28, 28), idxLabels(3), "images", "-5 images"},
+		{"2³¹−1 labels", idxImages(3), header(0x801, 1<<31-1), "labels", "2147483647 labels"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			imgs := filepath.Join(dir, "t10k-images-idx3-ubyte.gz")
+			lbls := filepath.Join(dir, "t10k-labels-idx1-ubyte.gz")
+			writeGz(t, imgs, c.imgs)
+			writeGz(t, lbls, c.lbls)
+			_, err := LoadDir(dir, Test)
+			bad := imgs
+			if c.bad == "labels" {
+				bad = lbls
+			}
+			if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %v, want one naming %s and %q", err, bad, c.want)
+			}
+		})
+	}
+}

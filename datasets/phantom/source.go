@@ -93,25 +93,9 @@ func NewDataset(cfg Config, n, batchSize int, aug Augment) (*batching.Dataset, e
 // boundaryColor draws boundaries over images in figures.
 var boundaryColor = color.RGBA{R: 255, G: 40, B: 40, A: 255}
 
-// GridImage draws one row per sample: the image, the mask, the boundary and
-// the image with the boundary in red, each pixel enlarged scale times.
-func GridImage(samples []*Sample, scale int) image.Image {
-	var rows [][]image.Image
-	for _, s := range samples {
-		n := s.Size
-		rows = append(rows, []image.Image{
-			imgproc.Gray(s.Image, n, n),
-			imgproc.MaskGray(s.Mask, n, n),
-			imgproc.MaskGray(s.Boundary, n, n),
-			imgproc.Outline(s.Image, n, n, [][]uint8{s.Boundary}, []color.RGBA{boundaryColor}),
-		})
-	}
-	return imgproc.Grid(rows, scale, 2)
-}
-
-// GridImageColumns is GridImage transposed into columns of samples: four
-// rows (image, mask, boundary, overlay), one column per sample. It fits many
-// samples into a wide figure.
+// GridImageColumns draws samples as columns of four rows: the image, the mask,
+// the boundary and the image with the boundary in red, each pixel enlarged
+// scale times. It fits many samples into a wide figure.
 func GridImageColumns(samples []*Sample, scale int) image.Image {
 	rows := make([][]image.Image, 4)
 	for _, s := range samples {

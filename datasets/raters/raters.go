@@ -137,15 +137,6 @@ func DefaultPanel(size int) Panel {
 	}
 }
 
-// Names returns the raters' names.
-func (p Panel) Names() []string {
-	out := make([]string, len(p))
-	for i, r := range p {
-		out[i] = r.Name
-	}
-	return out
-}
-
 // Bias is what labels reveal about a rater, measured against ground truth.
 type Bias struct {
 	// AreaRatio is the rater's total traced area over the ground truth's,

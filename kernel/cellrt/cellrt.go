@@ -15,6 +15,9 @@ import (
 	"unsafe"
 )
 
+// EntryPoint is the function every compiled cell exports and the runner calls to run it.
+const EntryPoint = "GostudyRun"
+
 // variable is one value that lives across cells: the address of its storage, the dynamic
 // pointer (so the runner can describe it) and the cell that declared it.
 type variable struct {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -30,11 +31,11 @@ func RunTests(tests map[string]func(*testing.T), benchmarks map[string]func(*tes
 	_ = flag.Set("test.bench", ".")
 	_ = flag.Set("test.benchmem", "true")
 	var its []testing.InternalTest
-	for _, name := range slices.Sorted(mapKeys(tests)) {
+	for _, name := range slices.Sorted(maps.Keys(tests)) {
 		its = append(its, testing.InternalTest{Name: name, F: tests[name]})
 	}
 	var ibs []testing.InternalBenchmark
-	for _, name := range slices.Sorted(mapKeys(benchmarks)) {
+	for _, name := range slices.Sorted(maps.Keys(benchmarks)) {
 		ibs = append(ibs, testing.InternalBenchmark{Name: name, F: benchmarks[name]})
 	}
 	if len(its) == 0 && len(ibs) == 0 {
@@ -43,16 +44,6 @@ func RunTests(tests map[string]func(*testing.T), benchmarks map[string]func(*tes
 	}
 	if code := testing.MainStart(testHooks{}, its, ibs, nil, nil).Run(); code != 0 {
 		panic("tests failed")
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 

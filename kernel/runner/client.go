@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // Output receives what the runner prints, as it prints it, and its events, each after the
@@ -68,11 +70,11 @@ func Start(ctx context.Context, bin, dir string, env []string, out Output) (*Cli
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = outW, errW
 	cmd.ExtraFiles = []*os.File{cmdR, evW}
-	// Own process group: the kernel can kill the runner and whatever a cell started, and a
-	// SIGINT sent to the kernel's group does not reach cells. Pdeathsig: if the kernel dies,
-	// so does the runner.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	// Own session: the kernel can kill the runner and whatever a cell started, and a SIGINT
+	// sent to the kernel's group does not reach cells. If the kernel dies the runner gets
+	// SIGTERM, kills what cells started and exits (a SIGKILL would leave that behind).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := reaper.Start(cmd); err != nil {
 		for _, f := range []*os.File{cmdR, cmdW, evR, evW, outR, outW, errR, errW} {
 			f.Close()
 		}
@@ -138,9 +140,9 @@ func (c *Client) ExitErr() error {
 	return c.exit
 }
 
-// Kill stops the runner and every process in its group, and waits for it to exit.
+// Kill stops the runner and every process a cell started, and waits for it to exit.
 func (c *Client) Kill() {
-	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	reaper.Kill(c.cmd.Process.Pid)
 	_ = c.cmd.Process.Kill()
 	c.cmdW.Close()
 	select {
@@ -167,14 +169,24 @@ func (c *Client) readEvents(r io.ReadCloser) {
 		c.delMu.Unlock()
 	}()
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 256<<20) // a PNG display can be large
-	for sc.Scan() {
-		var ev Event
-		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+	br := bufio.NewReaderSize(r, 1<<20)
+	for {
+		line, err := readLine(br, MaxEventSize)
+		if errors.Is(err, errLineTooLong) {
+			// Skip it, and say so: a display too large to forward must not stop the events
+			// after it (the end of the cell among them).
+			c.out.Stream("stderr", fmt.Sprintf("gostudy: an output of more than %d MiB was not shown (the limit for one display)\n", MaxEventSize>>20))
 			continue
 		}
-		if ev.Ev == "ready" {
+		if err != nil {
+			return
+		}
+		var ev Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			c.out.Stream("stderr", fmt.Sprintf("gostudy: unreadable event from the runner: %v\n", err))
+			continue
+		}
+		if ev.Ev == EvReady {
 			close(c.ready)
 			continue
 		}
@@ -193,6 +205,36 @@ func (c *Client) readEvents(r io.ReadCloser) {
 		}
 		c.delivered.Broadcast()
 		c.delMu.Unlock()
+	}
+}
+
+// MaxEventSize bounds one event from the runner (a display with its images, in JSON).
+// Larger ones are dropped with a note on the cell's stderr.
+const MaxEventSize = 256 << 20
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one newline-terminated line of at most limit bytes. A longer line is
+// consumed and reported as errLineTooLong, so reading can go on after it.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	var line []byte
+	tooLong := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if !tooLong {
+			if len(line)+len(chunk) > limit+1 { // +1: the newline
+				tooLong, line = true, nil
+			} else {
+				line = append(line, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if tooLong && err == nil {
+			return nil, errLineTooLong
+		}
+		return line, err
 	}
 }
 

@@ -7,19 +7,20 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"plugin"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/gostudy/gostudy/kernel/cellrt"
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
 )
-
-// EntryPoint is the function every cell plugin exports (see kernel/internal/compiler).
-const EntryPoint = "GostudyRun"
 
 // Main is the runner process: it reads commands from file descriptor 3 and writes events to
 // file descriptor 4 until the kernel closes the command pipe.
@@ -30,51 +31,92 @@ func Main() {
 		fmt.Fprintln(os.Stderr, "gostudy runner: must be started by the gostudy kernel (file descriptors 3 and 4)")
 		os.Exit(2)
 	}
+	// Orphans of processes that cells start re-parent to the runner, so that exit below
+	// finds and ends them all.
+	if err := reaper.BecomeSubreaper(); err != nil {
+		fmt.Fprintf(os.Stderr, "gostudy runner: %v\n", err)
+	}
+	// The kernel starts the runner with SIGTERM as its parent-death signal.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	go func() {
+		<-term
+		exit(0)
+	}()
 	r := &proc{
-		enc:    json.NewEncoder(events),
-		stdout: os.NewFile(1, "stdout"),
-		stderr: os.NewFile(2, "stderr"),
+		enc: json.NewEncoder(events),
+		// Private copies of the output pipes: markers go there, and they let a cell that
+		// closes os.Stdout or os.Stderr get them back (restoreStreams).
+		stdout: dupFile(1, "stdout"),
+		stderr: dupFile(2, "stderr"),
 		inputs: make(chan Command, 1),
 	}
 	display.SetPublisher(r)
-	r.send(Event{Ev: "ready", Pid: os.Getpid()})
+	widgets.SetTransport(r)
+	// Comm messages (widget changes) are handled one at a time, in order, by one goroutine,
+	// whether or not a cell is running: a slider moved after its cell finished still calls
+	// its change function here, where the notebook's variables live.
+	comms := make(chan Command, 4096)
+	go r.handleComms(comms)
+	r.send(Event{Ev: EvReady, Pid: os.Getpid()})
 	sc := bufio.NewScanner(cmds)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var running sync.WaitGroup
 	for sc.Scan() {
 		var c Command
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
-			fmt.Fprintf(os.Stderr, "gostudy runner: bad command: %v\n", err)
+			fmt.Fprintf(r.stderr, "gostudy runner: bad command: %v\n", err)
 			continue
 		}
 		switch c.Op {
-		case "run":
-			running.Add(1)
-			go func() {
-				defer running.Done()
-				r.run(c)
-			}()
-		case "interrupt":
+		case OpRun:
+			go r.run(c)
+		case OpInterrupt:
 			r.interrupt(c.ID)
-		case "input":
+		case OpInput:
 			select {
 			case r.inputs <- c:
 			default: // nobody is waiting for input any more
 			}
-		case "drop":
+		case OpComm:
+			if c.Comm != nil {
+				comms <- c
+			}
+		case OpDrop:
 			cellrt.Drop(c.Names...)
-		case "setenv":
+		case OpSetenv:
 			for k, v := range c.Env {
 				if err := os.Setenv(k, v); err != nil {
-					fmt.Fprintf(os.Stderr, "gostudy runner: setenv %s: %v\n", k, err)
+					fmt.Fprintf(r.stderr, "gostudy runner: setenv %s: %v\n", k, err)
 				}
 			}
 		default:
-			fmt.Fprintf(os.Stderr, "gostudy runner: unknown command %q\n", c.Op)
+			fmt.Fprintf(r.stderr, "gostudy runner: unknown command %q\n", c.Op)
 		}
 	}
-	// The kernel closed the pipe: it is shutting down.
-	os.Exit(0)
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(r.stderr, "gostudy runner: reading commands: %v\n", err)
+		exit(1)
+	}
+	// The kernel closed the pipe: it is shutting down, or it died.
+	exit(0)
+}
+
+// exit ends the runner and everything cells started (their orphans are the runner's
+// children, see BecomeSubreaper).
+func exit(code int) {
+	reaper.KillDescendants()
+	os.Exit(code)
+}
+
+// dupFile returns a new file for a duplicate of file descriptor fd, or the descriptor
+// itself when it cannot be duplicated.
+func dupFile(fd int, name string) *os.File {
+	d, err := syscall.Dup(fd)
+	if err != nil {
+		return os.NewFile(uintptr(fd), name)
+	}
+	syscall.CloseOnExec(d)
+	return os.NewFile(uintptr(d), name)
 }
 
 // proc is the runner's state.
@@ -96,7 +138,7 @@ type proc struct {
 func (r *proc) send(ev Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if ev.Ev != "ready" {
+	if ev.Ev != EvReady {
 		n := r.sync.Add(1)
 		m := syncMarker(n)
 		_, _ = r.stdout.Write(m)
@@ -108,9 +150,31 @@ func (r *proc) send(ev Event) {
 	}
 }
 
+// Send implements widgets.Transport: a comm message for the front end.
+func (r *proc) Send(m widgets.Message) error {
+	r.send(Event{Ev: EvComm, Comm: &m})
+	return nil
+}
+
+// handleComms delivers comm messages from the front end to the widgets package, and says
+// when each is done. A comm_open for a target nothing here serves is closed, as Jupyter
+// kernels do.
+func (r *proc) handleComms(in <-chan Command) {
+	for c := range in {
+		m := *c.Comm
+		switch {
+		case widgets.Handles(m):
+			widgets.Receive(m)
+		case m.Type == "comm_open":
+			_ = r.Send(widgets.Message{Type: "comm_close", CommID: m.CommID, Data: map[string]any{}})
+		}
+		r.send(Event{Ev: EvCommDone, ID: c.ID})
+	}
+}
+
 // Publish implements display.Publisher.
 func (r *proc) Publish(m display.Message) error {
-	r.send(Event{Ev: "display", Display: &m})
+	r.send(Event{Ev: EvDisplay, Display: &m})
 	return nil
 }
 
@@ -122,7 +186,7 @@ func (r *proc) Input(prompt string, password bool) (string, error) {
 	case <-r.inputs:
 	default:
 	}
-	r.send(Event{Ev: "input", Prompt: prompt, Password: password})
+	r.send(Event{Ev: EvInput, Prompt: prompt, Password: password})
 	select {
 	case c := <-r.inputs:
 		if c.Error != "" {
@@ -148,23 +212,84 @@ func (r *proc) run(c Command) {
 	r.cellMu.Lock()
 	r.cellID, r.cancel = c.ID, cancel
 	r.cellMu.Unlock()
+
+	cellrt.BeginCell(c.Cell, ctx, func(values []any) { r.result(values) })
+	var cellErr *CellError
+	returned := false
+	// Deferred, so that it also runs when the cell calls runtime.Goexit: that ends this
+	// goroutine without returning from call, and the cell must still end.
 	defer func() {
+		if !returned {
+			cellErr = &CellError{Name: "Goexit", Value: "the cell called runtime.Goexit, which ended it there; variables it declared before are kept"}
+		}
+		// A progress bar the cell left running shows how the cell ended, before "done"
+		// closes the cell's output.
+		display.CellFinished(ctx.Err() != nil, cellErr != nil)
+		published := cellrt.EndCell()
 		r.cellMu.Lock()
 		r.cancel = nil
 		r.cellMu.Unlock()
+		if cellErr == nil && ctx.Err() != nil {
+			cellErr = &CellError{Name: "Interrupted", Value: "the cell stopped after an interrupt; variables it declared before stopping are kept"}
+		}
 		cancel()
+		r.restoreStreams()
+		r.send(Event{Ev: EvDone, ID: c.ID, Error: cellErr, Published: published})
 	}()
+	cellErr = r.call(c)
+	returned = true
+}
 
-	cellrt.BeginCell(c.Cell, ctx, func(values []any) { r.result(values) })
-	cellErr := r.call(c)
-	// A progress bar the cell left running shows how the cell ended, before "done" closes
-	// the cell's output.
-	display.CellFinished(ctx.Err() != nil, cellErr != nil)
-	published := cellrt.EndCell()
-	if cellErr == nil && ctx.Err() != nil {
-		cellErr = &CellError{Name: "Interrupted", Value: "the cell stopped after an interrupt; variables it declared before stopping are kept"}
+// restoreStreams gives later cells their output back when a cell closed os.Stdout or
+// os.Stderr (or file descriptor 1 or 2), and says so; otherwise everything later cells
+// print would vanish without a word.
+func (r *proc) restoreStreams() {
+	for _, s := range []struct {
+		fd    int
+		file  **os.File
+		saved *os.File
+		name  string
+	}{{1, &os.Stdout, r.stdout, "os.Stdout"}, {2, &os.Stderr, r.stderr, "os.Stderr"}} {
+		fdClosed := fdIsClosed(s.fd)
+		goClosed := fileIsClosed(*s.file)
+		if !fdClosed && !goClosed {
+			continue
+		}
+		if fdClosed {
+			if err := syscall.Dup3(int(s.saved.Fd()), s.fd, 0); err != nil {
+				fmt.Fprintf(r.stderr, "gostudy runner: cannot reopen %s: %v\n", s.name, err)
+				continue
+			}
+		}
+		if goClosed {
+			if fdClosed {
+				*s.file = os.NewFile(uintptr(s.fd), s.name)
+			} else {
+				// The descriptor was reused by a file the cell opened: leave it to the cell
+				// and give os.Stdout a descriptor of its own.
+				*s.file = dupFile(int(s.saved.Fd()), s.name)
+			}
+		}
+		fmt.Fprintf(r.stderr, "note: the cell closed %s; it was reopened for later cells\n", s.name)
 	}
-	r.send(Event{Ev: "done", ID: c.ID, Error: cellErr, Published: published})
+}
+
+// fdIsClosed reports whether file descriptor fd is not open.
+func fdIsClosed(fd int) bool {
+	_, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFD, 0)
+	return errno == syscall.EBADF
+}
+
+// fileIsClosed reports whether f was closed.
+func fileIsClosed(f *os.File) bool {
+	if f == nil {
+		return true
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return true
+	}
+	return rc.Control(func(uintptr) {}) != nil
 }
 
 // call opens the plugin (running its package initializers) and calls its entry point,
@@ -186,17 +311,19 @@ func (r *proc) call(c Command) (cellErr *CellError) {
 	if err != nil {
 		// The file stays: the kernel retries it in a fresh runner when the load failed
 		// because a package changed (the session directory goes at shutdown anyway).
-		return &CellError{Name: "LoadError", Value: err.Error()}
+		// Go's plugin loader says so only in its message.
+		changed := strings.Contains(err.Error(), "different version of package")
+		return &CellError{Name: "LoadError", Value: err.Error(), PackageChanged: changed}
 	}
 	// The mapping survives the file: removing it now keeps long sessions from filling the disk.
 	_ = os.Remove(c.Plugin)
-	sym, err := p.Lookup(EntryPoint)
+	sym, err := p.Lookup(cellrt.EntryPoint)
 	if err != nil {
 		return &CellError{Name: "LoadError", Value: err.Error()}
 	}
 	fn, ok := sym.(func())
 	if !ok {
-		return &CellError{Name: "LoadError", Value: fmt.Sprintf("%s has type %T, want func()", EntryPoint, sym)}
+		return &CellError{Name: "LoadError", Value: fmt.Sprintf("%s has type %T, want func()", cellrt.EntryPoint, sym)}
 	}
 	fn()
 	return nil
@@ -250,5 +377,5 @@ func (r *proc) result(values []any) {
 		}
 		data = display.Bundle{display.MIMEText: strings.Join(parts, ", ")}
 	}
-	r.send(Event{Ev: "result", Data: data, Metadata: md})
+	r.send(Event{Ev: EvResult, Data: data, Metadata: md})
 }

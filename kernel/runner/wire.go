@@ -17,11 +17,39 @@ import (
 	"strconv"
 
 	"github.com/gostudy/gostudy/pkg/display"
+	"github.com/gostudy/gostudy/pkg/widgets"
+)
+
+// Op is what a Command asks the runner to do.
+type Op string
+
+// The commands the runner understands.
+const (
+	OpRun       Op = "run"       // load Plugin and run cell Cell as run ID
+	OpInterrupt Op = "interrupt" // cancel the context of run ID (0: whatever runs)
+	OpInput     Op = "input"     // the answer (Value or Error) to an EvInput event
+	OpDrop      Op = "drop"      // forget the variables Names
+	OpSetenv    Op = "setenv"    // set the environment variables Env
+	OpComm      Op = "comm"      // handle comm message Comm (a widget change) as ID, in order; EvCommDone answers
+)
+
+// EventKind is what an Event reports.
+type EventKind string
+
+// The events the runner sends.
+const (
+	EvReady    EventKind = "ready"     // the runner started (Pid)
+	EvDisplay  EventKind = "display"   // a display message (Display)
+	EvResult   EventKind = "result"    // the value of a cell's final expression (Data, Metadata)
+	EvInput    EventKind = "input"     // a cell asks the front end for text (Prompt, Password)
+	EvDone     EventKind = "done"      // run ID ended (Error, Published)
+	EvComm     EventKind = "comm"      // a comm message for the front end (Comm)
+	EvCommDone EventKind = "comm_done" // OpComm message ID was handled: the functions it called returned
 )
 
 // Command is a message from the kernel to the runner.
 type Command struct {
-	Op     string            `json:"op"` // "run", "interrupt", "input", "drop", "setenv"
+	Op     Op                `json:"op"`
 	ID     int               `json:"id,omitempty"`
 	Cell   int               `json:"cell,omitempty"`
 	Plugin string            `json:"plugin,omitempty"`
@@ -29,11 +57,12 @@ type Command struct {
 	Env    map[string]string `json:"env,omitempty"`
 	Value  string            `json:"value,omitempty"` // input reply
 	Error  string            `json:"error,omitempty"` // input reply that failed
+	Comm   *widgets.Message  `json:"comm,omitempty"`  // OpComm
 }
 
 // Event is a message from the runner to the kernel.
 type Event struct {
-	Ev        string           `json:"ev"` // "ready", "display", "result", "input", "done"
+	Ev        EventKind        `json:"ev"`
 	ID        int              `json:"id,omitempty"`
 	Sync      uint64           `json:"sync,omitempty"`
 	Display   *display.Message `json:"display,omitempty"`
@@ -44,6 +73,7 @@ type Event struct {
 	Error     *CellError       `json:"error,omitempty"`
 	Published []string         `json:"published,omitempty"`
 	Pid       int              `json:"pid,omitempty"`
+	Comm      *widgets.Message `json:"comm,omitempty"` // EvComm
 }
 
 // CellError is a cell that failed at run time: a panic, a plugin that would not load, or an
@@ -52,6 +82,9 @@ type CellError struct {
 	Name   string  `json:"name"`
 	Value  string  `json:"value"`
 	Frames []Frame `json:"frames,omitempty"`
+	// PackageChanged marks a plugin that could not load because a package the runner had
+	// already loaded was rebuilt since (its source changed): only a fresh runner can load it.
+	PackageChanged bool `json:"package_changed,omitempty"`
 }
 
 // Frame is one stack frame of a panic that lies in cell code.

@@ -188,11 +188,21 @@ def floats(pattern, text):
 
 @contextlib.contextmanager
 def fresh_runs(prefix):
-    """Point GOSTUDY_RUNS (where lessons keep their runs) at a new temporary folder for the
+    """Point GOSTUDY_RUNS (where lessons keep their runs) at a new, empty folder for the
     block, so a notebook trains (and draws its live curves) instead of reusing runs an earlier
-    execution finished; the folder is removed and the old value restored afterwards."""
+    execution finished; the old value is restored afterwards.
+
+    The folder is temporary and removed, unless GOSTUDY_KEEP_RUNS_IN names a folder: then it is
+    made there and kept, so that a later pass over the same notebooks (scripts/test.sh's
+    browser test) can reuse the finished runs instead of training them again."""
     old = os.environ.get("GOSTUDY_RUNS")
-    with tempfile.TemporaryDirectory(prefix=prefix) as runs:
+    keep = os.environ.get("GOSTUDY_KEEP_RUNS_IN")
+    if keep:
+        os.makedirs(keep, exist_ok=True)
+        holder = contextlib.nullcontext(tempfile.mkdtemp(prefix=prefix, dir=keep))
+    else:
+        holder = tempfile.TemporaryDirectory(prefix=prefix)
+    with holder as runs:
         os.environ["GOSTUDY_RUNS"] = runs
         try:
             yield runs
@@ -201,4 +211,3 @@ def fresh_runs(prefix):
                 os.environ.pop("GOSTUDY_RUNS", None)
             else:
                 os.environ["GOSTUDY_RUNS"] = old
-

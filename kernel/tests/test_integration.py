@@ -213,6 +213,13 @@ def test_magics(kernel, tmp_path):
     assert reply["content"]["status"] == "error"
 
 
+def _session_dirs(pid):
+    """The session directories of kernel pid: their names start with its pid, so one left
+    without kernel.pid (a kernel killed while creating or removing it) is found too. Those
+    of other kernels, whatever state they are in, are not looked at."""
+    return set(glob.glob(os.path.join(tempfile.gettempdir(), f"gostudy-session-{pid}-*")))
+
+
 def _kernel_tree(km):
     pid = km.provisioner.process.pid
     return pid, children(pid)
@@ -228,9 +235,13 @@ def test_restart_and_shutdown_leave_no_processes_or_files():
         pid, kids = _kernel_tree(km)
         names = " ".join(cmdline(k) for k in kids)
         assert "runner.bin" in names, names
-        sessions = {d for d in glob.glob(os.path.join(tempfile.gettempdir(), "gostudy-session-*"))
-                    if open(os.path.join(d, "kernel.pid")).read().strip() == str(pid)}
-        assert len(sessions) == 1
+        sessions = _session_dirs(pid)
+        assert len(sessions) == 1, sessions
+        with open(os.path.join(sessions.pop(), "kernel.pid")) as f:
+            assert f.read().strip() == str(pid)
+        # Completion requests racing the shutdown must not make the directory again.
+        for _ in range(5):
+            kc.complete("fmt.Pr", 6)
         km.restart_kernel(now=False)
         kc.wait_for_ready(timeout=120)
         for p in [pid] + kids:
@@ -238,13 +249,16 @@ def test_restart_and_shutdown_leave_no_processes_or_files():
             while alive(p) and time.time() < deadline:
                 time.sleep(0.1)
             assert not alive(p), f"process {p} ({cmdline(p)}) survived the restart"
-        assert not any(os.path.exists(d) for d in sessions), "session directory left behind"
+        assert not _session_dirs(pid), "session directory left behind"
         # The restarted kernel works and starts with no variables.
         reply, _ = run(kc, "x")
         assert reply["content"]["status"] == "error"
         _, msgs = run(kc, "2 + 2")
         assert result_of(msgs) == "4"
         pid2, kids2 = _kernel_tree(km)
+        assert len(_session_dirs(pid2)) == 1
+        for _ in range(5):
+            kc.complete("fmt.Pr", 6)
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=False)
@@ -253,3 +267,4 @@ def test_restart_and_shutdown_leave_no_processes_or_files():
         while alive(p) and time.time() < deadline:
             time.sleep(0.1)
         assert not alive(p), f"process {p} ({cmdline(p)}) survived the shutdown"
+    assert not _session_dirs(pid2), "session directory left behind by the shutdown"

@@ -5,9 +5,14 @@ Each attribute below is a Go sample the suite executes through jupyter_client an
 kernel/tests (the kernelspec must be installed in .venv, which scripts/setup.sh does).
 """
 
+import os
+import shutil
+import tempfile
+import time
 import unittest
 
 import jupyter_kernel_test as jkt
+from jupyter_client.manager import start_new_kernel
 
 
 class GostudyKernelTests(jkt.KernelTests):
@@ -51,6 +56,38 @@ class GostudyKernelTests(jkt.KernelTests):
 class GostudyIopubWelcomeTests(jkt.IopubWelcomeTests):
     kernel_name = "gostudy"
     support_iopub_welcome = True
+
+
+class FreshKernelCodeIntelligence(unittest.TestCase):
+    """The first inspection and completion of a kernel that has just started wait for gopls
+    (which starts lazily, so as not to slow the first cell) instead of answering empty."""
+
+    def fresh(self):
+        # An empty session cache: the session takes its longest to prepare, as on a first run.
+        cache = tempfile.mkdtemp(prefix="gostudy-test-cache-")
+        self.addCleanup(shutil.rmtree, cache, ignore_errors=True)
+        env = dict(os.environ, GOSTUDY_CACHE_DIR=cache)
+        km, kc = start_new_kernel(kernel_name="gostudy", startup_timeout=120, env=env)
+        self.addCleanup(km.shutdown_kernel, now=True)
+        self.addCleanup(kc.stop_channels)
+        return kc
+
+    def test_inspect_right_after_start(self):
+        kc = self.fresh()
+        t = time.time()
+        msg_id = kc.inspect("fmt.Println", len("fmt.Println"))
+        reply = kc.get_shell_msg(timeout=60)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertTrue(reply["content"]["found"], reply["content"])
+        self.assertIn("Println", reply["content"]["data"]["text/plain"])
+        self.assertLess(time.time() - t, 45)
+
+    def test_complete_right_after_start(self):
+        kc = self.fresh()
+        msg_id = kc.complete("strings.ToU", len("strings.ToU"))
+        reply = kc.get_shell_msg(timeout=60)
+        self.assertEqual(reply["parent_header"]["msg_id"], msg_id)
+        self.assertIn("ToUpper", reply["content"]["matches"])
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/datasets/mnist"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/nn"
 )
 
@@ -61,65 +62,65 @@ type Equivalence struct {
 	PatchifyErr float64
 }
 
-// CheckEquivalence runs the stem of cfg (StemPatch or StemOverlap) both ways on images
-// [B, 28, 28, 1] with the weights in store (a trained model's, or a fresh store to initialize
-// them) and measures the difference. The store's variables must not already live on another
-// backend (GoMLX keeps a tensor on the backend that used it): give each backend its own store.
-func CheckEquivalence(b compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor) (eq Equivalence, err error) {
-	defer recoverInto(&err, "check equivalence")
-	p := cfg.PatchSize
-	eq = Equivalence{Stem: cfg.Stem, Kernel: p, Stride: p, PatchLen: p * p}
-	switch cfg.Stem {
-	case StemPatch:
-	case StemOverlap:
-		eq.Kernel, eq.Padding, eq.PatchLen = 2*p, p/2, 4*p*p
-	default:
-		return eq, fmt.Errorf("equivalence: stem %q is not a single convolution", cfg.Stem)
-	}
-	exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		conv := Stem(scope.In("patch_embed"), x, cfg)
-		shared := scope.Shared("patch_embed")
-		var lin, pfErr *graph.Node
-		if cfg.Stem == StemPatch {
-			// The library's version: nn.Patchify then a linear layer with the conv weight.
-			lin = nn.PatchEmbedAsLinear(shared, x, nn.PatchEmbedConfig{PatchSize: p, EmbedDim: cfg.EmbedDim})
-			pfErr = graph.ReduceAllMax(graph.Abs(graph.Sub(Unfold(x, p, p, 0), nn.Patchify(x, p))))
-		} else {
-			proj := shared.In("proj")
-			w := proj.GetVariable("weight").NodeValue(x.Graph())
-			bias := proj.GetVariable("bias").NodeValue(x.Graph())
-			w = graph.Reshape(w, cfg.EmbedDim, -1) // [D, C, k, k] → [D, C·k·k]
-			lin = nn.LinearApply(Unfold(x, eq.Kernel, eq.Stride, eq.Padding), w, bias)
+// ProvePatchify runs the stem of cfg (StemPatch or StemOverlap, nn.ViTStem) both ways on
+// images [B, 28, 28, 1] with the weights in store (a trained model's, or a fresh store to
+// initialize them) and measures the difference. The store's variables must not already live on
+// another backend (GoMLX keeps a tensor on the backend that used it): give each backend its own
+// store.
+func ProvePatchify(b compute.Backend, store *model.Store, cfg RunConfig, images *tensors.Tensor) (Equivalence, error) {
+	return lesson.Catch("prove patchify", func() (Equivalence, error) {
+		p := cfg.PatchSize
+		eq := Equivalence{Stem: cfg.Stem, Kernel: p, Stride: p, PatchLen: p * p}
+		switch cfg.Stem {
+		case StemPatch:
+		case StemOverlap:
+			eq.Kernel, eq.Padding, eq.PatchLen = 2*p, p/2, 4*p*p
+		default:
+			return eq, fmt.Errorf("stem %q is not a single convolution", cfg.Stem)
 		}
-		if pfErr == nil {
-			pfErr = graph.ScalarZero(x.Graph(), conv.DType())
+		exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
+			conv := nn.ViTStem(scope.In("patch_embed"), x, cfg.ViT())
+			shared := scope.Shared("patch_embed")
+			var lin, pfErr *graph.Node
+			if cfg.Stem == StemPatch {
+				// The library's version: nn.Patchify then a linear layer with the conv weight.
+				lin = nn.PatchEmbedAsLinear(shared, x, nn.PatchEmbedConfig{PatchSize: p, EmbedDim: cfg.EmbedDim})
+				pfErr = graph.ReduceAllMax(graph.Abs(graph.Sub(Unfold(x, p, p, 0), nn.Patchify(x, p))))
+			} else {
+				proj := shared.In("proj")
+				w := proj.GetVariable("weight").NodeValue(x.Graph())
+				bias := proj.GetVariable("bias").NodeValue(x.Graph())
+				w = graph.Reshape(w, cfg.EmbedDim, -1) // [D, C, k, k] → [D, C·k·k]
+				lin = nn.LinearApply(Unfold(x, eq.Kernel, eq.Stride, eq.Padding), w, bias)
+				pfErr = graph.ScalarZero(x.Graph(), conv.DType())
+			}
+			d := conv.Shape().Dimensions
+			return []*graph.Node{
+				graph.ReduceAllMax(graph.Abs(graph.Sub(conv, lin))),
+				graph.ReduceAllMax(graph.Abs(conv)),
+				pfErr,
+				graph.Const(x.Graph(), []int32{int32(d[1]), int32(d[2])}),
+			}
+		})
+		if err != nil {
+			return eq, err
 		}
-		d := conv.Shape().Dimensions
-		return []*graph.Node{
-			graph.ReduceAllMax(graph.Abs(graph.Sub(conv, lin))),
-			graph.ReduceAllMax(graph.Abs(conv)),
-			pfErr,
-			graph.Const(x.Graph(), []int32{int32(d[1]), int32(d[2])}),
+		defer exec.Finalize()
+		x, err := images.LocalClone() // the caller's tensor may live on another backend
+		if err != nil {
+			return eq, err
 		}
+		outs, err := exec.Call(x)
+		if err != nil {
+			return eq, err
+		}
+		eq.MaxAbsErr = scalarOf(outs[0])
+		eq.MaxAbs = scalarOf(outs[1])
+		eq.PatchifyErr = scalarOf(outs[2])
+		grid := tensors.MustCopyFlatData[int32](outs[3])
+		eq.Tokens = [2]int{int(grid[0]), int(grid[1])}
+		return eq, nil
 	})
-	if err != nil {
-		return eq, err
-	}
-	defer exec.Finalize()
-	x, err := images.LocalClone() // the caller's tensor may live on another backend
-	if err != nil {
-		return eq, fmt.Errorf("equivalence: %w", err)
-	}
-	outs, err := exec.Call(x)
-	if err != nil {
-		return eq, fmt.Errorf("equivalence: %w", err)
-	}
-	eq.MaxAbsErr = scalarOf(outs[0])
-	eq.MaxAbs = scalarOf(outs[1])
-	eq.PatchifyErr = scalarOf(outs[2])
-	grid := tensors.MustCopyFlatData[int32](outs[3])
-	eq.Tokens = [2]int{int(grid[0]), int(grid[1])}
-	return eq, nil
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -127,17 +128,18 @@ func CheckEquivalence(b compute.Backend, store *model.Store, cfg RunConfig, imag
 
 // Cost is the size and compute of a stem and of the whole model using it, for one 28×28 image.
 type Cost struct {
-	Stem        string
-	Kernel      string // e.g. "4×4 stride 4" or "8×8 stride 4 pad 2"
-	StemParams  int64
-	StemMACs    int64
-	ModelParams int64
-	ModelMACs   int64
+	Stem        string `display:"stem"`
+	Kernel      string `display:"convolution"` // e.g. "4×4 stride 4" or "8×8 stride 4 pad 2"
+	StemParams  int64  `display:"stem parameters"`
+	StemMACs    int64  `display:"stem multiply-adds"`
+	ModelParams int64  `display:"model parameters"`
+	ModelMACs   int64  `display:"model multiply-adds"`
 }
 
-// Costs measures each config's stem alone and its whole model (nn.Measure on the pure-Go
-// backend: the graphs are built, never run, so no XLA compilation is spent on counting).
-func Costs(cfgs ...RunConfig) ([]Cost, error) {
+// MeasureCosts measures each config's stem alone (nn.ViTStem) and its whole model
+// (nn.Measure on the pure-Go backend: the graphs are built, never run, so no XLA compilation is
+// spent on counting).
+func MeasureCosts(cfgs ...RunConfig) ([]Cost, error) {
 	b, err := gobackend.New("")
 	if err != nil {
 		return nil, fmt.Errorf("costs: %w", err)
@@ -147,12 +149,12 @@ func Costs(cfgs ...RunConfig) ([]Cost, error) {
 	for _, cfg := range cfgs {
 		c := Cost{Stem: cfg.Stem, Kernel: stemKernel(cfg)}
 		stem, err := nn.Measure(b, func(scope *model.Scope, x *graph.Node) *graph.Node {
-			return Stem(scope.In("patch_embed"), x, cfg)
+			return nn.ViTStem(scope.In("patch_embed"), x, cfg.ViT())
 		}, in)
 		if err != nil {
 			return nil, fmt.Errorf("costs of the %s stem: %w", cfg.Stem, err)
 		}
-		full, err := nn.Measure(b, ModelFn(cfg), in)
+		full, err := nn.Measure(b, nn.ViT(cfg.ViT()), in)
 		if err != nil {
 			return nil, fmt.Errorf("costs of the %s model: %w", cfg.Stem, err)
 		}
@@ -178,9 +180,9 @@ func stemKernel(cfg RunConfig) string {
 
 // Param is one learned tensor of the model, under its timm state_dict name.
 type Param struct {
-	Name  string
-	Shape string
-	Count int64
+	Name  string `display:"timm name"`
+	Shape string `display:"shape"`
+	Count int64  `display:"numbers"`
 }
 
 // Params lists the model's trainable parameters in creation order (the order of the forward
@@ -192,7 +194,7 @@ func Params(cfg RunConfig) ([]Param, error) {
 	}
 	store := model.NewStore()
 	defer store.Finalize()
-	if _, err := nn.Build(b, store, ModelFn(cfg), shapes.Make(nn.DType, 1, 28, 28, 1)); err != nil {
+	if _, err := nn.Build(b, store, nn.ViT(cfg.ViT()), shapes.Make(nn.DType, 1, 28, 28, 1)); err != nil {
 		return nil, err
 	}
 	var out []Param
@@ -203,69 +205,6 @@ func Params(cfg RunConfig) ([]Param, error) {
 		out = append(out, Param{Name: nn.PathToKey(v.Path()), Shape: fmt.Sprint(v.Shape().Dimensions), Count: int64(v.Shape().Size())})
 	}
 	return out, nil
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stages of a trained model, for the figures
-
-// Maps is what the model computes for one image, on host, channels last.
-type Maps struct {
-	// Grid is the stem's output [h, w, D].
-	Grid *tensors.Tensor
-	// Pos is the learned position embedding of the patch tokens on their grid [h, w, D].
-	Pos *tensors.Tensor
-	// Tokens are the patch tokens entering the first block (Grid + Pos), as a matrix
-	// [h·w, D]: the [H, W, C] → [H·W, C] view the transformer works on.
-	Tokens *tensors.Tensor
-	// Blocks are the patch tokens after each block, back on their grid [h, w, D].
-	Blocks []*tensors.Tensor
-	// ClsAttn is, for each block, the class token's attention to the patch tokens, averaged
-	// over heads, on the grid [h, w] (nil without a class token).
-	ClsAttn []*tensors.Tensor
-}
-
-// StageMaps runs the model in store on one image [1, 28, 28, 1] and returns its stages.
-func StageMaps(b compute.Backend, store *model.Store, cfg RunConfig, image *tensors.Tensor) (m *Maps, err error) {
-	defer recoverInto(&err, "stage maps")
-	grid := cfg.Grid()
-	prefix := cfg.Prefix()
-	exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		st := Forward(scope, x, cfg, nil)
-		d := cfg.EmbedDim
-		patches := func(t *graph.Node) *graph.Node {
-			return graph.Reshape(graph.Slice(t, graph.AxisElem(0), graph.AxisRangeToEnd(prefix)), grid[0], grid[1], d)
-		}
-		outs := []*graph.Node{
-			graph.Reshape(st.Grid, grid[0], grid[1], d),
-			patches(st.Pos),
-			graph.Reshape(patches(st.Tokens), grid[0]*grid[1], d),
-		}
-		for _, blk := range st.Blocks {
-			outs = append(outs, patches(blk))
-		}
-		if prefix == 1 {
-			for _, a := range st.Attn {
-				row := graph.Slice(a, graph.AxisElem(0), graph.AxisRange(), graph.AxisElem(0), graph.AxisRangeToEnd(prefix))
-				outs = append(outs, graph.Reshape(graph.ReduceMean(row, 1), grid[0], grid[1]))
-			}
-		}
-		return outs
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	x, err := image.LocalClone() // the caller's tensor may live on another backend
-	if err != nil {
-		return nil, fmt.Errorf("stage maps: %w", err)
-	}
-	outs, err := exec.Call(x)
-	if err != nil {
-		return nil, fmt.Errorf("stage maps: %w", err)
-	}
-	m = &Maps{Grid: outs[0], Pos: outs[1], Tokens: outs[2], Blocks: outs[3 : 3+cfg.Depth]}
-	m.ClsAttn = outs[3+cfg.Depth:]
-	return m, nil
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -297,9 +236,9 @@ type PosSimilarity struct {
 // FarDistance is the grid distance from which a pair counts as "far" in PosSimilarity.
 const FarDistance = 4
 
-// PosEmbedSimilarity measures pos [1, prefix + h·w, D] (the class token's entries first, left
+// MeasurePosSimilarity measures pos [1, prefix + h·w, D] (the class token's entries first, left
 // out) on the grid.
-func PosEmbedSimilarity(pos *tensors.Tensor, grid [2]int, prefix int) (PosSimilarity, error) {
+func MeasurePosSimilarity(pos *tensors.Tensor, grid [2]int, prefix int) (PosSimilarity, error) {
 	vals, err := tensors.CopyFlatData[float32](pos)
 	if err != nil {
 		return PosSimilarity{}, fmt.Errorf("pos similarity: %w", err)
@@ -433,24 +372,25 @@ func PosGrid(pos *tensors.Tensor, prefix int, grid [2]int) (*tensors.Tensor, err
 // model is built in a fresh store seeded as experiment.Run seeds its store, so every variable
 // is drawn in the same order from the same generator (checked against a run trained with a
 // learning rate of 1e-12: equal to 2e-12).
-func InitialPosEmbed(b compute.Backend, cfg RunConfig, seed int64) (pos *tensors.Tensor, err error) {
-	defer recoverInto(&err, "initial pos_embed")
-	store := model.NewStore()
-	defer store.Finalize()
-	store.SetParam(model.ParamInitialSeed, seed)
-	exec, err := model.NewExec(b, store, ModelFn(cfg))
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	if _, err := exec.Call(tensors.FromFlatDataAndDimensions(make([]float32, 28*28), 1, 28, 28, 1)); err != nil {
-		return nil, fmt.Errorf("initial pos_embed: %w", err)
-	}
-	v, err := PosEmbed(store)
-	if err != nil {
-		return nil, err
-	}
-	return v.LocalClone() // the store is finalized on return
+func InitialPosEmbed(b compute.Backend, cfg RunConfig, seed int64) (*tensors.Tensor, error) {
+	return lesson.Catch("initial pos_embed", func() (*tensors.Tensor, error) {
+		store := model.NewStore()
+		defer store.Finalize()
+		store.SetParam(model.ParamInitialSeed, seed)
+		exec, err := model.NewExec(b, store, nn.ViT(cfg.ViT()))
+		if err != nil {
+			return nil, err
+		}
+		defer exec.Finalize()
+		if _, err := exec.Call(tensors.FromFlatDataAndDimensions(make([]float32, 28*28), 1, 28, 28, 1)); err != nil {
+			return nil, err
+		}
+		v, err := PosEmbed(store)
+		if err != nil {
+			return nil, err
+		}
+		return v.LocalClone() // the store is finalized on return
+	})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -458,118 +398,106 @@ func InitialPosEmbed(b compute.Backend, cfg RunConfig, seed int64) (pos *tensors
 
 // The position embeddings tried at a new resolution.
 const (
-	PosLearned = "learned (native grid)"
-	Pos2D      = "2D bicubic interpolation (ViT)"
-	Pos1D      = "1D interpolation of the sequence"
-	PosNone    = "no position embedding"
+	PosLearned   = "learned (native grid)"
+	Pos2DLinear  = "2D linear (ViT's code)"
+	Pos2DBicubic = "2D bicubic (timm)"
+	Pos1D        = "1D interpolation of the sequence"
+	PosNone      = "no position embedding"
 )
 
 // Transfer is the test accuracy of a trained model at one input size with one choice of
 // position embedding.
 type Transfer struct {
-	Size     int
-	Grid     [2]int
-	Pos      string
-	Accuracy float64
+	Size     int     `display:"image side;unit=px"`
+	Grid     [2]int  `display:"-"`
+	Tokens   int     `display:"patch tokens"`
+	Pos      string  `display:"position embedding"`
+	Accuracy float64 `display:"test accuracy;format=%.4f"`
 }
 
-// ResolutionTransfer evaluates the model in store on the first n images of set at 28×28 (with
-// its learned position embedding, and without any) and at newSize×newSize (images resized
-// bilinearly; the 7×7 embedding stretched in 2D as the paper does, stretched as a 1D
-// sequence, or dropped). No training at the new size: the patch embedding sees the digits
-// at a larger scale, so what is measured is how well each way of placing the tokens keeps
-// the model's sense of where things are.
-func ResolutionTransfer(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n, newSize int) (out []Transfer, err error) {
-	defer recoverInto(&err, "resolution transfer")
-	if newSize%cfg.PatchSize != 0 {
-		return nil, fmt.Errorf("resolution transfer: size %d is not a multiple of the patch size %d", newSize, cfg.PatchSize)
-	}
-	pos, err := PosEmbed(store)
-	if err != nil {
-		return nil, err
-	}
-	prefix, base := cfg.Prefix(), cfg.Grid()
-	newGrid := [2]int{newSize / cfg.PatchSize, newSize / cfg.PatchSize}
-	pos2D, err := nn.ResamplePosEmbed(pos, base, newGrid, prefix)
-	if err != nil {
-		return nil, err
-	}
-	pos1D, err := ResamplePosEmbed1D(pos, prefix, newGrid[0]*newGrid[1])
-	if err != nil {
-		return nil, err
-	}
-	eval, finalize, err := posEvaluator(ctx, b, store, cfg, set, n)
-	if err != nil {
-		return nil, err
-	}
-	defer finalize()
-	cases := []struct {
-		size int
-		grid [2]int
-		name string
-		pos  *tensors.Tensor
-	}{
-		{28, base, PosLearned, pos},
-		{28, base, PosNone, zeroPatchPos(pos, prefix)},
-		{newSize, newGrid, Pos2D, pos2D},
-		{newSize, newGrid, Pos1D, pos1D},
-		{newSize, newGrid, PosNone, zeroPatchPos(pos1D, prefix)},
-	}
-	for _, c := range cases {
-		acc, err := eval(c.size, c.pos)
-		if err != nil {
-			return out, fmt.Errorf("resolution transfer at %d (%s): %w", c.size, c.name, err)
+// MeasureResolutionTransfer evaluates the model in store on the first n images of set at
+// 28×28 (with its learned position embedding, and without any) and at newSize×newSize (images
+// resized bilinearly; the learned grid of embeddings resized in 2D as ViT's reference code does
+// it — linear, corners aligned — and as timm does it — bicubic, half-pixel centres; stretched as
+// a 1D sequence; or dropped). No training at the new size: the patch embedding sees the digits
+// at a larger scale, so what is measured is how well each way of placing the tokens keeps the
+// model's sense of where things are.
+func MeasureResolutionTransfer(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n, newSize int) ([]Transfer, error) {
+	return lesson.Catch("resolution transfer", func() ([]Transfer, error) {
+		if newSize%cfg.PatchSize != 0 {
+			return nil, fmt.Errorf("size %d is not a multiple of the patch size %d", newSize, cfg.PatchSize)
 		}
-		out = append(out, Transfer{Size: c.size, Grid: c.grid, Pos: c.name, Accuracy: acc})
-	}
-	return out, nil
+		pos, err := PosEmbed(store)
+		if err != nil {
+			return nil, err
+		}
+		prefix, base := cfg.Prefix(), cfg.Grid()
+		newGrid := [2]int{newSize / cfg.PatchSize, newSize / cfg.PatchSize}
+		bicubic, err := nn.ResamplePosEmbed(pos, base, newGrid, prefix)
+		if err != nil {
+			return nil, err
+		}
+		linear, err := ResamplePosEmbedLinear(pos, base, newGrid, prefix)
+		if err != nil {
+			return nil, err
+		}
+		pos1D, err := ResamplePosEmbed1D(pos, prefix, newGrid[0]*newGrid[1])
+		if err != nil {
+			return nil, err
+		}
+		eval, finalize, err := posEvaluator(ctx, b, store, cfg, set, n)
+		if err != nil {
+			return nil, err
+		}
+		defer finalize()
+		cases := []struct {
+			size int
+			grid [2]int
+			name string
+			pos  *tensors.Tensor
+		}{
+			{28, base, PosLearned, pos},
+			{28, base, PosNone, zeroPatchPos(pos, prefix)},
+			{newSize, newGrid, Pos2DLinear, linear},
+			{newSize, newGrid, Pos2DBicubic, bicubic},
+			{newSize, newGrid, Pos1D, pos1D},
+			{newSize, newGrid, PosNone, zeroPatchPos(pos1D, prefix)},
+		}
+		var out []Transfer
+		for _, c := range cases {
+			acc, err := eval(c.size, c.pos)
+			if err != nil {
+				return out, fmt.Errorf("at %d (%s): %w", c.size, c.name, err)
+			}
+			out = append(out, Transfer{Size: c.size, Grid: c.grid, Tokens: c.grid[0] * c.grid[1], Pos: c.name, Accuracy: acc})
+		}
+		return out, nil
+	})
 }
 
-// posEvaluator compiles the model of store with the position embedding as an input and returns
-// a function measuring the accuracy on the first n images of set at a given size (resized
-// bilinearly from 28×28) with a given position embedding.
+// posEvaluator compiles the model of store with the position embedding as an input
+// (nn.ViTOptions.Pos) and returns a function measuring the accuracy on the first n images of set
+// at a given size (resized bilinearly from 28×28) with a given position embedding.
 func posEvaluator(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n int) (
 	eval func(size int, pos *tensors.Tensor) (float64, error), finalize func(), err error) {
-	if n <= 0 || n%EvalBatch != 0 || n > set.Len() {
-		return nil, nil, fmt.Errorf("%d images: want a positive multiple of %d up to %d", n, EvalBatch, set.Len())
+	if n <= 0 || n%lesson.EvalBatch != 0 || n > set.Len() {
+		return nil, nil, fmt.Errorf("%d images: want a positive multiple of %d up to %d", n, lesson.EvalBatch, set.Len())
 	}
 	exec, err := model.NewExec(b, store, func(scope *model.Scope, x, p *graph.Node) *graph.Node {
-		return graph.ArgMax(Forward(scope, x, cfg, p).Logits, -1, nn.DType)
+		return nn.ViTForward(scope, x, cfg.ViT(), nn.ViTOptions{Pos: p}).Logits
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &mnist.Source{Set: set}
-	eval = func(size int, p *tensors.Tensor) (acc float64, err error) {
-		defer recoverInto(&err, "evaluate")
-		correct := 0
-		for start := 0; start < n; start += EvalBatch {
-			if err := ctx.Err(); err != nil {
-				return 0, err
-			}
-			idx := make([]int, EvalBatch)
-			for i := range idx {
-				idx[i] = start + i
-			}
-			imgs, labels, err := src.Flat(idx, nil)
-			if err != nil {
-				return 0, err
-			}
+	eval = func(size int, p *tensors.Tensor) (float64, error) {
+		return lesson.Accuracy(ctx, set, n, func(images *tensors.Tensor) (*tensors.Tensor, error) {
 			if size != 28 {
-				imgs = ResizeBilinear(imgs, EvalBatch, 28, 28, size, size)
+				bsz := images.Shape().Dimensions[0]
+				images = tensors.FromFlatDataAndDimensions(
+					ResizeBilinear(tensors.MustCopyFlatData[float32](images), bsz, 28, 28, size, size), bsz, size, size, 1)
 			}
-			pred, err := exec.Call1(tensors.FromFlatDataAndDimensions(imgs, EvalBatch, size, size, 1), p)
-			if err != nil {
-				return 0, err
-			}
-			for i, v := range tensors.MustCopyFlatData[float32](pred) {
-				if int32(v) == labels[i] {
-					correct++
-				}
-			}
-			pred.FinalizeAll()
-		}
-		return float64(correct) / float64(n), nil
+			return exec.Call1(images, p)
+		})
 	}
 	return eval, exec.Finalize, nil
 }
@@ -579,25 +507,103 @@ type PosReliance struct {
 	With, Without float64
 }
 
-// PositionReliance measures how much the model in store relies on its position embedding:
-// its accuracy on the first n images of set at 28×28 with the learned embedding and with the
-// patch tokens' entries set to zero.
-func PositionReliance(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n int) (r PosReliance, err error) {
-	defer recoverInto(&err, "position reliance")
-	pos, err := PosEmbed(store)
-	if err != nil {
+// MeasurePositionReliance measures how much the model in store relies on its position
+// embedding: its accuracy on the first n images of set at 28×28 with the learned embedding and
+// with the patch tokens' entries set to zero.
+func MeasurePositionReliance(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n int) (PosReliance, error) {
+	return lesson.Catch("position reliance", func() (PosReliance, error) {
+		var r PosReliance
+		pos, err := PosEmbed(store)
+		if err != nil {
+			return r, err
+		}
+		eval, finalize, err := posEvaluator(ctx, b, store, cfg, set, n)
+		if err != nil {
+			return r, err
+		}
+		defer finalize()
+		if r.With, err = eval(28, pos); err != nil {
+			return r, err
+		}
+		r.Without, err = eval(28, zeroPatchPos(pos, cfg.Prefix()))
 		return r, err
+	})
+}
+
+// ResamplePosEmbedLinear resizes the patch entries of pos [1, prefix + oldH·oldW, D] on their
+// grid to newGrid the way ViT's reference code (big_vision / vit_jax, loading a checkpoint at
+// another resolution) does: scipy.ndimage.zoom(grid, zoom, order=1) — linear interpolation
+// with the corner positions aligned, output position i sampling input position
+// i·(old−1)/(new−1). The prefix entries are kept. timm (and nn.ResamplePosEmbed) interpolate
+// bicubically at half-pixel centres instead.
+func ResamplePosEmbedLinear(pos *tensors.Tensor, oldGrid, newGrid [2]int, prefix int) (*tensors.Tensor, error) {
+	dims := pos.Shape().Dimensions
+	if len(dims) != 3 || dims[0] != 1 || dims[1] != prefix+oldGrid[0]*oldGrid[1] {
+		return nil, fmt.Errorf("resample pos_embed linearly: shape %v does not hold %d prefix tokens and a %v grid", dims, prefix, oldGrid)
 	}
-	eval, finalize, err := posEvaluator(ctx, b, store, cfg, set, n)
+	if newGrid[0] < 1 || newGrid[1] < 1 {
+		return nil, fmt.Errorf("resample pos_embed linearly: grid %v", newGrid)
+	}
+	src, err := tensors.CopyFlatData[float32](pos)
 	if err != nil {
-		return r, fmt.Errorf("position reliance: %w", err)
+		return nil, err
 	}
-	defer finalize()
-	if r.With, err = eval(28, pos); err != nil {
-		return r, err
+	d := dims[2]
+	// taps returns, for output index i of an axis resized from in to out samples, the two input
+	// indices and the weight of the second (corners aligned, as scipy's zoom with grid_mode=False).
+	taps := func(i, in, out int) (int, int, float64) {
+		if out == 1 || in == 1 {
+			return 0, 0, 0
+		}
+		x := float64(i) * float64(in-1) / float64(out-1)
+		lo := min(int(math.Floor(x)), in-2)
+		return lo, lo + 1, x - float64(lo)
 	}
-	r.Without, err = eval(28, zeroPatchPos(pos, cfg.Prefix()))
-	return r, err
+	dst := make([]float32, (prefix+newGrid[0]*newGrid[1])*d)
+	copy(dst, src[:prefix*d])
+	at := func(y, x, c int) float64 { return float64(src[(prefix+y*oldGrid[1]+x)*d+c]) }
+	for i := range newGrid[0] {
+		y0, y1, fy := taps(i, oldGrid[0], newGrid[0])
+		for j := range newGrid[1] {
+			x0, x1, fx := taps(j, oldGrid[1], newGrid[1])
+			for c := range d {
+				top := at(y0, x0, c)*(1-fx) + at(y0, x1, c)*fx
+				bot := at(y1, x0, c)*(1-fx) + at(y1, x1, c)*fx
+				dst[(prefix+i*newGrid[1]+j)*d+c] = float32(top*(1-fy) + bot*fy)
+			}
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(dst, 1, prefix+newGrid[0]*newGrid[1], d), nil
+}
+
+// ResampleGap compares the two 2D resamplings of one position embedding (patch entries only).
+type ResampleGap struct {
+	// RMS and Max are the root-mean-square and the largest difference between ViT's linear and
+	// timm's bicubic resampling; Scale is the RMS of the bicubic embedding, what they compare with.
+	RMS, Max, Scale float64
+}
+
+// MeasureResampleGap resizes pos [1, prefix + oldH·oldW, D] to newGrid both ways and compares.
+func MeasureResampleGap(pos *tensors.Tensor, oldGrid, newGrid [2]int, prefix int) (ResampleGap, error) {
+	var g ResampleGap
+	lin, err := ResamplePosEmbedLinear(pos, oldGrid, newGrid, prefix)
+	if err != nil {
+		return g, err
+	}
+	cub, err := nn.ResamplePosEmbed(pos, oldGrid, newGrid, prefix)
+	if err != nil {
+		return g, err
+	}
+	a, b := tensors.MustCopyFlatData[float32](lin), tensors.MustCopyFlatData[float32](cub)
+	var diff, scale meanAcc
+	for i := prefix * pos.Shape().Dimensions[2]; i < len(a); i++ {
+		d := float64(a[i] - b[i])
+		diff.add(d * d)
+		scale.add(float64(b[i]) * float64(b[i]))
+		g.Max = math.Max(g.Max, math.Abs(d))
+	}
+	g.RMS, g.Scale = math.Sqrt(diff.mean()), math.Sqrt(scale.mean())
+	return g, nil
 }
 
 // ResamplePosEmbed1D stretches the patch entries of pos [1, prefix + N, D] to newN entries by
@@ -682,82 +688,83 @@ type ClsAttention struct {
 // InkLevel is the raw pixel value from which a patch counts as holding ink.
 const InkLevel = 128
 
-// ClassTokenAttention measures ClsAttention for the model in store on the first n images of set.
-func ClassTokenAttention(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n int) (res ClsAttention, err error) {
-	defer recoverInto(&err, "class token attention")
-	if cfg.Pool != PoolToken {
-		return res, fmt.Errorf("class token attention: the model has no class token (pool %q)", cfg.Pool)
-	}
-	if n <= 0 || n%EvalBatch != 0 || n > set.Len() {
-		return res, fmt.Errorf("class token attention: %d images: want a positive multiple of %d up to %d", n, EvalBatch, set.Len())
-	}
-	grid, p := cfg.Grid(), cfg.PatchSize
-	exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		st := Forward(scope, x, cfg, nil)
-		var outs []*graph.Node
-		for _, a := range st.Attn { // [B, heads, T, T] → the class token's row, mean over heads
-			outs = append(outs, graph.ReduceMean(graph.Slice(a, graph.AxisRange(), graph.AxisRange(), graph.AxisElem(0)), 1, 2))
+// MeasureClassTokenAttention measures ClsAttention for the model in store on the first n
+// images of set (nn.ViTForward's attention maps).
+func MeasureClassTokenAttention(ctx context.Context, b compute.Backend, store *model.Store, cfg RunConfig, set *mnist.Set, n int) (ClsAttention, error) {
+	return lesson.Catch("class token attention", func() (ClsAttention, error) {
+		var res ClsAttention
+		if cfg.Pool != PoolToken {
+			return res, fmt.Errorf("the model has no class token (pool %q)", cfg.Pool)
 		}
-		return outs
-	})
-	if err != nil {
-		return res, err
-	}
-	defer exec.Finalize()
-	res.InkShare = make([]float64, cfg.Depth)
-	res.SelfShare = make([]float64, cfg.Depth)
-	src := &mnist.Source{Set: set}
-	nTok := grid[0] * grid[1]
-	for start := 0; start < n; start += EvalBatch {
-		if err := ctx.Err(); err != nil {
-			return res, err
+		if n <= 0 || n%lesson.EvalBatch != 0 || n > set.Len() {
+			return res, fmt.Errorf("%d images: want a positive multiple of %d up to %d", n, lesson.EvalBatch, set.Len())
 		}
-		idx := make([]int, EvalBatch)
-		for i := range idx {
-			idx[i] = start + i
-		}
-		imgs, _, err := src.Flat(idx, nil)
-		if err != nil {
-			return res, err
-		}
-		outs, err := exec.Call(tensors.FromFlatDataAndDimensions(imgs, EvalBatch, 28, 28, 1))
-		if err != nil {
-			return res, err
-		}
-		ink := make([][]bool, EvalBatch)
-		for i, k := range idx {
-			ink[i] = inkPatches(set.Image(k), grid, p)
-			cnt := 0
-			for _, v := range ink[i] {
-				if v {
-					cnt++
-				}
+		grid, p := cfg.Grid(), cfg.PatchSize
+		exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
+			out := nn.ViTForward(scope, x, cfg.ViT(), nn.ViTOptions{})
+			// Logits too: the pure-Go backend needs a node built after the last variable.
+			outs := []*graph.Node{out.Logits}
+			for _, a := range out.Attn { // [B, heads, T, T] → the class token's row, mean over heads
+				outs = append(outs, graph.ReduceMean(graph.Slice(a, graph.AxisRange(), graph.AxisRange(), graph.AxisElem(0)), 1, 2))
 			}
-			res.InkFraction += float64(cnt) / float64(nTok)
+			return outs
+		})
+		if err != nil {
+			return res, err
 		}
-		for l, o := range outs {
-			a := tensors.MustCopyFlatData[float32](o) // [B, 1 + N]
-			for i := range EvalBatch {
-				row := a[i*(1+nTok) : (i+1)*(1+nTok)]
-				res.SelfShare[l] += float64(row[0])
-				total, onInk := 0.0, 0.0
-				for k := range nTok {
-					total += float64(row[1+k])
-					if ink[i][k] {
-						onInk += float64(row[1+k])
+		defer exec.Finalize()
+		res.InkShare = make([]float64, cfg.Depth)
+		res.SelfShare = make([]float64, cfg.Depth)
+		nTok := grid[0] * grid[1]
+		for start := 0; start < n; start += lesson.EvalBatch {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			imgs, _, err := lesson.Digits(set, start, lesson.EvalBatch)
+			if err != nil {
+				return res, err
+			}
+			outs, err := exec.Call(imgs)
+			if err != nil {
+				return res, err
+			}
+			ink := make([][]bool, lesson.EvalBatch)
+			for i := range ink {
+				ink[i] = inkPatches(set.Image(start+i), grid, p)
+				cnt := 0
+				for _, v := range ink[i] {
+					if v {
+						cnt++
 					}
 				}
-				res.InkShare[l] += onInk / total
+				res.InkFraction += float64(cnt) / float64(nTok)
 			}
-			o.FinalizeAll()
+			for l, o := range outs[1:] {
+				a := tensors.MustCopyFlatData[float32](o) // [B, 1 + N]
+				for i := range lesson.EvalBatch {
+					row := a[i*(1+nTok) : (i+1)*(1+nTok)]
+					res.SelfShare[l] += float64(row[0])
+					total, onInk := 0.0, 0.0
+					for k := range nTok {
+						total += float64(row[1+k])
+						if ink[i][k] {
+							onInk += float64(row[1+k])
+						}
+					}
+					res.InkShare[l] += onInk / total
+				}
+			}
+			for _, o := range outs {
+				o.FinalizeAll()
+			}
 		}
-	}
-	res.InkFraction /= float64(n)
-	for l := range res.InkShare {
-		res.InkShare[l] /= float64(n)
-		res.SelfShare[l] /= float64(n)
-	}
-	return res, nil
+		res.InkFraction /= float64(n)
+		for l := range res.InkShare {
+			res.InkShare[l] /= float64(n)
+			res.SelfShare[l] /= float64(n)
+		}
+		return res, nil
+	})
 }
 
 // inkPatches says, for each patch of a 28×28 image, whether it holds a pixel ≥ InkLevel.
@@ -797,11 +804,3 @@ func (m *meanAcc) mean() float64 {
 }
 
 func scalarOf(t *tensors.Tensor) float64 { return shapes.ConvertTo[float64](t.Value()) }
-
-// recoverInto turns a GoMLX graph-building panic into an error (GoMLX reports shape errors by
-// panicking; the lesson's functions return errors).
-func recoverInto(err *error, what string) {
-	if r := recover(); r != nil {
-		*err = fmt.Errorf("%s: %v", what, r)
-	}
-}

@@ -1,78 +1,38 @@
 package patchembed
 
 import (
-	"fmt"
-	"slices"
-
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
-	"github.com/gostudy/gostudy/datasets/batching"
-	"github.com/gostudy/gostudy/datasets/mnist"
+	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
+	"github.com/gostudy/gostudy/pkg/nn"
 )
 
 // Name is the registered experiment name: `gostudy ablate patchembed -grid stem=patch,overlap`.
 const Name = "patchembed"
 
-// splitSeed fixes which training-split images are held out for validation, the same for every
-// run seed, so runs compare on equal ground.
-const splitSeed = 0x9a7c4
-
-// Splits returns the run's images: TrainSize training and ValSize validation images drawn
-// (disjoint) from MNIST's training split, and the first TestSize images of the test split.
-func Splits(cfg RunConfig) (trainSet, valSet, testSet *mnist.Set, err error) {
-	all, err := mnist.Load(mnist.Train)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("patchembed: %w", err)
+// Model is the experiment's model: nn.ViT(c.ViT()), images [B, 28, 28, 1] → logits [B, 10].
+// In training graphs it also sets the step's learning rate: linear warm-up, then cosine decay
+// (the ViT paper's schedule).
+func Model(scope *model.Scope, c RunConfig, inputs []*graph.Node) []*graph.Node {
+	g := inputs[0].Graph()
+	if scope.IsTraining(g) {
+		cosineschedule.New(scope, g, nn.DType).LearningRate(c.LearningRate).
+			WarmUpSteps(c.WarmupSteps).PeriodSteps(c.Steps() - c.WarmupSteps).Done()
 	}
-	test, err := mnist.Load(mnist.Test)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("patchembed: %w", err)
-	}
-	if cfg.TrainSize+cfg.ValSize > all.Len() || cfg.TestSize > test.Len() {
-		return nil, nil, nil, fmt.Errorf("patchembed: %d+%d training/validation images requested from %d", cfg.TrainSize, cfg.ValSize, all.Len())
-	}
-	perm := batching.RNG(splitSeed).Perm(all.Len())
-	valIdx := slices.Sorted(slices.Values(perm[:cfg.ValSize]))
-	trIdx := slices.Sorted(slices.Values(perm[cfg.ValSize : cfg.ValSize+cfg.TrainSize]))
-	if trainSet, err = all.Select(trIdx); err != nil {
-		return nil, nil, nil, err
-	}
-	if valSet, err = all.Select(valIdx); err != nil {
-		return nil, nil, nil, err
-	}
-	first := make([]int, cfg.TestSize)
-	for i := range first {
-		first[i] = i
-	}
-	if testSet, err = test.Select(first); err != nil {
-		return nil, nil, nil, err
-	}
-	return trainSet, valSet, testSet, nil
-}
-
-// Data is the experiment's data: standardized MNIST, shuffled per (seed, epoch), shifted by up
-// to MaxShift pixels, full batches only; validation and test in order, EvalBatch at a time.
-func Data(cfg RunConfig, seed int64) (*experiment.Data, error) {
-	trainSet, valSet, testSet, err := Splits(cfg)
-	if err != nil {
-		return nil, err
-	}
-	data, err := lesson.MNISTData(trainSet, valSet, testSet, cfg.BatchSize, EvalBatch, cfg.MaxShift, seed)
-	if err != nil {
-		return nil, fmt.Errorf("patchembed: %w", err)
-	}
-	return data, nil
+	return []*graph.Node{nn.ViT(c.ViT())(scope, inputs[0])}
 }
 
 // Timm names the timm model with the same state_dict: the patch-stem models are timm's
 // VisionTransformer; the overlap and conv stems and the tanh head are not expressible with
 // timm's keyword arguments, so they export under the same names without a timm recipe.
-func Timm(cfg RunConfig) *experiment.TimmModel {
-	if cfg.Stem != StemPatch || cfg.RepresentationSize > 0 {
+func Timm(c RunConfig) *experiment.TimmModel {
+	if c.Stem != StemPatch || c.RepresentationSize > 0 {
 		return nil
 	}
-	v := cfg.ViT()
+	v := c.ViT()
 	return &experiment.TimmModel{Name: "vit_tiny_patch16_224", Kwargs: map[string]any{
 		"img_size": v.ImageSize, "patch_size": v.PatchSize, "in_chans": v.InChans, "num_classes": v.NumClasses,
 		"embed_dim": v.EmbedDim, "depth": v.Depth, "num_heads": v.NumHeads, "mlp_ratio": v.MLPRatio,
@@ -80,17 +40,18 @@ func Timm(cfg RunConfig) *experiment.TimmModel {
 	}}
 }
 
-// Exp is the lesson's registered experiment: a ViT on MNIST with a choice of stem and pooling.
-var Exp = &experiment.Experiment[RunConfig]{
+// Experiment is the lesson's registered experiment: a ViT on MNIST with a choice of stem and
+// pooling. Its default config is the full budget's main run.
+var Experiment = &experiment.Experiment[RunConfig]{
 	Name:        Name,
 	Description: "lesson 2: ViT on MNIST — patchify vs overlapping conv stem, class token vs average pooling",
 	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
 	Model:       Model,
 	Loss:        loss.SparseCategoricalCrossEntropyLogits,
 	Metrics:     lesson.Metrics[RunConfig],
-	Data:        Data,
+	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
 	Select:      lesson.BestAccuracy,
 	Timm:        Timm,
 }
 
-func init() { experiment.MustRegister(Exp) }
+func init() { experiment.MustRegister(Experiment) }

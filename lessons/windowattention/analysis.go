@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -12,27 +13,50 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gostudy/gostudy/datasets/mnist"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/nn"
 )
 
 // BlockInfo is the window layout one block uses on its feature map.
 type BlockInfo struct {
-	Stage, Block int
+	Stage int `display:"stage (from 0)"`
+	Block int `display:"block"`
 	// H and W are the block's feature map; HP and WP the map padded to multiples of the window.
-	H, W, HP, WP int
+	H  int `display:"map rows"`
+	W  int `display:"map columns"`
+	HP int `display:"padded rows"`
+	WP int `display:"padded columns"`
 	// Window and Shift are what the block actually uses (nn.SwinWindowShift: a window as large
 	// as the map shrinks to it and is not shifted).
-	Window, Shift int
+	Window int `display:"window M"`
+	Shift  int `display:"shift s"`
 	// Windows is the number of windows per image; Heads the attention heads.
-	Windows, Heads int
+	Windows int `display:"windows"`
+	Heads   int `display:"heads"`
 	// Patch is how many input pixels one token of this map spans per side.
-	Patch int
+	Patch int `display:"pixels per token"`
 }
 
-// Blocks lists the layout of every block of the lesson's model on 28×28 images.
-func Blocks(c Config) []BlockInfo {
-	sc := SwinConfig(c)
+// Kind is "SW-MSA" for a block that shifts its windows and "W-MSA" otherwise. It follows what
+// the block does on its map, not its position: a second block whose map is no larger than the
+// window is not shifted (nn.SwinWindowShift), so it is W-MSA.
+func (b BlockInfo) Kind() string {
+	if b.Shift > 0 {
+		return "SW-MSA"
+	}
+	return "W-MSA"
+}
+
+// Name is "stage 1, block 1 (SW-MSA)": stages counted from 1 as the paper counts them, blocks
+// from 0 as timm's names do ("layers.0.blocks.1").
+func (b BlockInfo) Name() string {
+	return fmt.Sprintf("stage %d, block %d (%s)", b.Stage+1, b.Block, b.Kind())
+}
+
+// Blocks lists the layout of every block of the run's model on 28×28 images.
+func Blocks(c RunConfig) []BlockInfo {
+	sc := c.Swin()
 	var out []BlockInfo
 	h := 28 / sc.PatchSize
 	patch := sc.PatchSize
@@ -42,17 +66,34 @@ func Blocks(c Config) []BlockInfo {
 			patch *= 2
 		}
 		for j := range depth {
-			shift := 0
-			if j%2 == 1 && c.Shift {
-				shift = sc.WindowSize / 2
-			}
-			win, sh := nn.SwinWindowShift(h, h, sc.WindowSize, shift, false)
+			bc := sc.Block(i, j)
+			win, sh := nn.SwinWindowShift(h, h, bc.WindowSize, bc.ShiftSize, bc.AlwaysPartition)
 			hp, wp := Padded(h, h, win[0])
 			out = append(out, BlockInfo{Stage: i, Block: j, H: h, W: h, HP: hp, WP: wp, Window: win[0], Shift: sh[0],
 				Windows: (hp / win[0]) * (wp / win[1]), Heads: sc.NumHeads[i], Patch: patch})
 		}
 	}
 	return out
+}
+
+// StageNames names the feature maps [Analyze] returns, from the blocks' layout: "patch
+// embed", then each stage with what its blocks do ("stage 1 (W-MSA, SW-MSA)", and "stage 2
+// (patch merging, W-MSA, W-MSA)" when stage 2's map is no larger than the window).
+func StageNames(c RunConfig) []string {
+	names := []string{"patch embed"}
+	var kinds []string
+	blocks := Blocks(c)
+	for k, b := range blocks {
+		if b.Block == 0 && b.Stage > 0 {
+			kinds = append(kinds, "patch merging")
+		}
+		kinds = append(kinds, b.Kind())
+		if k == len(blocks)-1 || blocks[k+1].Stage != b.Stage {
+			names = append(names, fmt.Sprintf("stage %d (%s)", b.Stage+1, strings.Join(kinds, ", ")))
+			kinds = nil
+		}
+	}
+	return names
 }
 
 // StageMap is a feature map of one image batch after a stage.
@@ -62,11 +103,12 @@ type StageMap struct {
 }
 
 // Analysis is one forward pass of a trained model over a few images, with everything the
-// notebook draws: the feature map after each stage and every block's attention.
+// notebook draws: the feature map after the patch embedding and after each stage, and every
+// block's attention.
 type Analysis struct {
-	Config Config
+	Config RunConfig
 	Images *tensors.Tensor // [B, 28, 28, 1], standardized
-	Labels []int
+	Labels []int32
 	Pred   []int
 	Stages []StageMap
 	Blocks []BlockInfo
@@ -75,80 +117,43 @@ type Analysis struct {
 	Attn []*tensors.Tensor
 }
 
-// ImagesOf returns images idx of set, standardized as training saw them, [len(idx), 28, 28, 1],
-// and their labels.
-func ImagesOf(set *mnist.Set, idx []int) (*tensors.Tensor, []int, error) {
-	src := &mnist.Source{Set: set}
-	imgs, labels, err := src.Tensors(idx, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := tensors.CopyFlatData[int32](labels)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make([]int, len(l))
-	for i, v := range l {
-		out[i] = int(v)
-	}
-	return imgs, out, nil
-}
-
-// Analyze runs the model whose variables are in store on images and collects its stage maps
-// and attention probabilities. labels may be nil.
-func Analyze(b compute.Backend, store *model.Store, c Config, images *tensors.Tensor, labels []int) (a *Analysis, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("windowattention: analyze: %v", r)
-		}
-	}()
-	var names []string
-	fn := func(scope *model.Scope, x *graph.Node) []*graph.Node {
-		var stages, attn []*graph.Node
-		names = names[:0]
-		logits := Forward(scope, x, c, Hooks{
-			Stage: func(_ int, name string, m *graph.Node) { stages = append(stages, m); names = append(names, name) },
-			Attn:  func(_, _ int, p *graph.Node) { attn = append(attn, p) },
-		})
-		return append(append([]*graph.Node{logits}, stages...), attn...)
-	}
-	exec, err := model.NewExec(b, store, fn)
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	out, err := exec.Exec(images)
-	if err != nil {
-		return nil, err
-	}
-	a = &Analysis{Config: c, Images: images, Labels: labels, Blocks: Blocks(c)}
-	logits, err := tensors.CopyFlatData[float32](out[0])
-	if err != nil {
-		return nil, err
-	}
-	a.Pred = argmaxRows(logits, out[0].Shape().Dimensions[1])
-	for i, name := range names {
-		a.Stages = append(a.Stages, StageMap{Name: name, Map: out[1+i]})
-	}
-	a.Attn = out[1+len(names):]
-	if len(a.Attn) != len(a.Blocks) {
-		return nil, fmt.Errorf("windowattention: %d attention maps for %d blocks", len(a.Attn), len(a.Blocks))
-	}
-	return a, nil
-}
-
-func argmaxRows(x []float32, cols int) []int {
-	out := make([]int, len(x)/cols)
-	for r := range out {
-		best := 0
-		for j := 1; j < cols; j++ {
-			if x[r*cols+j] > x[r*cols+best] {
-				best = j
+// Analyze runs the model whose variables are in store on images (lesson.Digits) and collects
+// nn.SwinForward's intermediates: the stage maps and every block's attention probabilities.
+// labels may be nil.
+func Analyze(b compute.Backend, store *model.Store, c RunConfig, images *tensors.Tensor, labels []int32) (*Analysis, error) {
+	return lesson.Catch("windowattention: analyze", func() (*Analysis, error) {
+		exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
+			out := nn.SwinForward(scope, x, c.Swin())
+			nodes := append([]*graph.Node{out.Logits, out.Stem}, out.Stages...)
+			for _, stage := range out.Attn {
+				nodes = append(nodes, stage...)
 			}
+			return nodes
+		})
+		if err != nil {
+			return nil, err
 		}
-		out[r] = best
-	}
-	return out
+		defer exec.Finalize()
+		out, err := exec.Call(images)
+		if err != nil {
+			return nil, err
+		}
+		a := &Analysis{Config: c, Images: images, Labels: labels, Blocks: Blocks(c)}
+		logits, err := tensors.CopyFlatData[float32](out[0])
+		if err != nil {
+			return nil, err
+		}
+		a.Pred = lesson.ArgmaxRows(logits, out[0].Shape().Dimensions[1])
+		names := StageNames(c)
+		if len(out) != 1+len(names)+len(a.Blocks) {
+			return nil, fmt.Errorf("%d outputs for %d stage maps and %d blocks", len(out)-1, len(names), len(a.Blocks))
+		}
+		for i, name := range names {
+			a.Stages = append(a.Stages, StageMap{Name: name, Map: out[1+i]})
+		}
+		a.Attn = out[1+len(names):]
+		return a, nil
+	})
 }
 
 // attnAt reads block k's attention of image img, window win, head h: [N][N].
@@ -394,130 +399,94 @@ func CropTable(table *tensors.Tensor, oldWin, newWin int) (*tensors.Tensor, erro
 // size newWindow on set, once per table initialization in inits, and returns the accuracies.
 // Every other variable keeps its trained value; nothing is trained. One graph is compiled and
 // run with each set of tables.
-func EvalAtWindow(ctx context.Context, b compute.Backend, store *model.Store, c Config, newWindow int,
-	set *mnist.Set, inits []TableInit) (res []WindowResult, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("windowattention: evaluate at window %d: %v", newWindow, r)
+func EvalAtWindow(ctx context.Context, b compute.Backend, store *model.Store, c RunConfig, newWindow int,
+	set *mnist.Set, inits []TableInit) ([]WindowResult, error) {
+	return lesson.Catch(fmt.Sprintf("windowattention: evaluate at window %d", newWindow), func() ([]WindowResult, error) {
+		if len(inits) == 0 {
+			return nil, fmt.Errorf("no table initialization to evaluate")
 		}
-	}()
-	experiment.LoadAllVariables(store) // a checkpoint-backed store loads lazily
-	sd, err := nn.StateDict(store)
-	if err != nil {
-		return nil, err
-	}
-	nc := c
-	nc.Window = newWindow
-	oldBlocks, newBlocks := Blocks(c), Blocks(nc)
-	tables := func(init TableInit) (map[string]*tensors.Tensor, error) {
-		out := map[string]*tensors.Tensor{}
-		for k, ob := range oldBlocks {
-			nb := newBlocks[k]
-			key := nn.PathToKey(BiasTablePath(ob.Stage, ob.Block))
-			old, ok := sd[key]
-			if !ok {
-				return nil, fmt.Errorf("no %s in the trained model", key)
-			}
-			var t *tensors.Tensor
-			var err error
-			switch init {
-			case Resized:
-				t, err = nn.ResizeRelPosBiasTable(old, [2]int{ob.Window, ob.Window}, [2]int{nb.Window, nb.Window})
-			case Cropped:
-				t, err = CropTable(old, ob.Window, nb.Window)
-			case Zero:
-				t = tensors.FromShape(shapes.Make(dtypes.Float32, (2*nb.Window-1)*(2*nb.Window-1), nb.Heads))
-			default:
-				err = fmt.Errorf("unknown table init %q", init)
-			}
-			if err != nil {
-				return nil, err
-			}
-			out[key] = t
-		}
-		return out, nil
-	}
-	// A fresh store with the trained variables and tables of the new size.
-	ns := model.NewStore()
-	defer ns.Finalize()
-	first, err := tables(inits[0])
-	if err != nil {
-		return nil, err
-	}
-	for k, t := range sd {
-		if nt, ok := first[k]; ok {
-			t = nt
-		}
-		tc, err := t.LocalClone()
+		experiment.LoadAllVariables(store) // a checkpoint-backed store loads lazily
+		sd, err := nn.StateDict(store)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := ns.CreateVariable(nn.KeyToPath(k), tc); err != nil {
-			return nil, err
-		}
-	}
-	nc.RelBias = true // the tables are set here, not frozen at zero
-	exec, err := model.NewExec(b, ns, ModelFn(nc))
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	for i, init := range inits {
-		if i > 0 {
-			ts, err := tables(init)
-			if err != nil {
-				return nil, err
-			}
-			for k, t := range ts {
-				if err := ns.GetVariable(nn.KeyToPath(k)).SetValue(t); err != nil {
+		nc := c
+		nc.Window = newWindow
+		nc.RelBias = true // the tables are set here, not frozen at zero
+		oldBlocks, newBlocks := Blocks(c), Blocks(nc)
+		tables := func(init TableInit) (map[string]*tensors.Tensor, error) {
+			out := map[string]*tensors.Tensor{}
+			for k, ob := range oldBlocks {
+				nb := newBlocks[k]
+				key := nn.PathToKey(BiasTablePath(ob.Stage, ob.Block))
+				old, ok := sd[key]
+				if !ok {
+					return nil, fmt.Errorf("no %s in the trained model", key)
+				}
+				var t *tensors.Tensor
+				var err error
+				switch init {
+				case Resized:
+					t, err = nn.ResizeRelPosBiasTable(old, [2]int{ob.Window, ob.Window}, [2]int{nb.Window, nb.Window})
+				case Cropped:
+					t, err = CropTable(old, ob.Window, nb.Window)
+				case Zero:
+					t = tensors.FromShape(shapes.Make(dtypes.Float32, (2*nb.Window-1)*(2*nb.Window-1), nb.Heads))
+				default:
+					err = fmt.Errorf("unknown table init %q", init)
+				}
+				if err != nil {
 					return nil, err
 				}
+				out[key] = t
 			}
+			return out, nil
 		}
-		acc, err := Accuracy(ctx, exec, set)
+		// A fresh store with the trained variables and tables of the new size.
+		ns := model.NewStore()
+		defer ns.Finalize()
+		first, err := tables(inits[0])
 		if err != nil {
 			return nil, err
 		}
-		res = append(res, WindowResult{Window: newWindow, Init: init, Acc: acc})
-	}
-	return res, nil
-}
-
-// Accuracy evaluates a compiled classifier (images → logits) on set in batches of EvalBatch
-// (set.Len() must be a multiple); it stops with ctx's error when ctx is cancelled.
-func Accuracy(ctx context.Context, exec *model.Exec, set *mnist.Set) (float64, error) {
-	src := &mnist.Source{Set: set}
-	correct := 0
-	if set.Len()%EvalBatch != 0 {
-		return 0, fmt.Errorf("windowattention: %d images is not a multiple of %d", set.Len(), EvalBatch)
-	}
-	for start := 0; start < set.Len(); start += EvalBatch {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		idx := make([]int, EvalBatch)
-		for i := range idx {
-			idx[i] = start + i
-		}
-		imgs, _, err := src.Tensors(idx, nil)
-		if err != nil {
-			return 0, err
-		}
-		out, err := exec.Exec(imgs)
-		if err != nil {
-			return 0, err
-		}
-		logits, err := tensors.CopyFlatData[float32](out[0])
-		if err != nil {
-			return 0, err
-		}
-		for i, p := range argmaxRows(logits, out[0].Shape().Dimensions[1]) {
-			if p == set.Label(start+i) {
-				correct++
+		for k, t := range sd {
+			if nt, ok := first[k]; ok {
+				t = nt
+			}
+			tc, err := t.LocalClone()
+			if err != nil {
+				return nil, err
+			}
+			if _, err := ns.CreateVariable(nn.KeyToPath(k), tc); err != nil {
+				return nil, err
 			}
 		}
-	}
-	return float64(correct) / float64(set.Len()), nil
+		exec, err := model.NewExec(b, ns, nn.Swin(nc.Swin()))
+		if err != nil {
+			return nil, err
+		}
+		defer exec.Finalize()
+		var res []WindowResult
+		for i, init := range inits {
+			if i > 0 {
+				ts, err := tables(init)
+				if err != nil {
+					return nil, err
+				}
+				for k, t := range ts {
+					if err := ns.GetVariable(nn.KeyToPath(k)).SetValue(t); err != nil {
+						return nil, err
+					}
+				}
+			}
+			acc, err := lesson.Accuracy(ctx, set, 0, func(images *tensors.Tensor) (*tensors.Tensor, error) { return exec.Call1(images) })
+			if err != nil {
+				return nil, err
+			}
+			res = append(res, WindowResult{Window: newWindow, Init: init, Acc: acc})
+		}
+		return res, nil
+	})
 }
 
 // Scale01 divides m by its largest value, so a map of attention weights fills [0, 1] when drawn

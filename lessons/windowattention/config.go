@@ -2,17 +2,18 @@ package windowattention
 
 import (
 	"fmt"
-	"sync"
 
-	"github.com/gostudy/gostudy/datasets/batching"
-	"github.com/gostudy/gostudy/datasets/mnist"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
+	"github.com/gostudy/gostudy/pkg/nn"
 )
 
-// Config is the lesson's experiment config: the model's switches and the MNIST budget. Its
-// json keys are what `gostudy ablate windowattention -grid shift=true,false` sets.
-type Config struct {
+// RunConfig is one training run of the lesson's experiment: the model's switches, the MNIST
+// sizes and the schedule. Its json keys are what `gostudy ablate windowattention -grid
+// shift=true,false` sets. The field order is the JSON order and so part of every run's id:
+// lesson.MNIST sits where the lesson's own size fields were, so runs trained before the lesson
+// moved onto the kit keep their ids (TestRunIDsKept).
+type RunConfig struct {
 	experiment.Train
 	// Window is M, the window side in tokens.
 	Window int `json:"window" help:"window size M in tokens (7 is nn.SwinTiny28)"`
@@ -22,13 +23,7 @@ type Config struct {
 	RelBias bool `json:"rel_bias" help:"learned relative position bias (false: table frozen at 0)"`
 	// DropPath is the stochastic-depth rate of the last block (linear from 0).
 	DropPath float64 `json:"drop_path" help:"stochastic depth rate of the last block"`
-	// TrainSize images come from MNIST's training split, ValSize more (disjoint) pick the best
-	// checkpoint; TestSize images of the test split give the final accuracy (0: all 10,000).
-	TrainSize int `json:"train_size" help:"MNIST training images"`
-	ValSize   int `json:"val_size" help:"validation images (held out of the training split)"`
-	TestSize  int `json:"test_size" help:"MNIST test images (0: all 10000)"`
-	// MaxShift is the training augmentation: a random shift of up to this many pixels.
-	MaxShift int `json:"max_shift" help:"random shift augmentation in pixels"`
+	lesson.MNIST
 	// Cosine decays the learning rate from LearningRate to LearningRate/100 along a half
 	// cosine over the run, after WarmupSteps of linear warm-up (the usual transformer recipe).
 	Cosine      bool `json:"cosine" help:"cosine learning-rate decay after a linear warm-up"`
@@ -36,152 +31,99 @@ type Config struct {
 }
 
 // Steps is the number of training steps of a run.
-func (c Config) Steps() int { return c.Epochs * (c.TrainSize / c.BatchSize) }
-
-// EvalBatch is the batch size of validation and test evaluation. Split sizes are multiples of
-// it so that evaluation compiles one graph.
-const EvalBatch = 250
+func (c *RunConfig) Steps() int { return c.MNIST.Steps(c.BatchSize, c.Epochs) }
 
 // Validate implements the check pkg/experiment calls before training.
-func (c *Config) Validate() error {
+func (c *RunConfig) Validate() error {
 	switch {
 	case c.Window < 1 || c.Window > 14:
 		return fmt.Errorf("window %d outside [1, 14]", c.Window)
 	case c.BatchSize <= 0 || c.TrainSize < c.BatchSize:
-		return fmt.Errorf("batch size %d and train size %d", c.BatchSize, c.TrainSize)
-	case c.ValSize <= 0 || c.ValSize%EvalBatch != 0 || c.TestSize < 0 || c.TestSize%EvalBatch != 0:
-		return fmt.Errorf("val size %d and test size %d must be multiples of %d", c.ValSize, c.TestSize, EvalBatch)
-	case c.TrainSize+c.ValSize > 60000 || c.TestSize > 10000:
-		return fmt.Errorf("train %d + val %d > 60000 or test %d > 10000", c.TrainSize, c.ValSize, c.TestSize)
+		return fmt.Errorf("batch_size %d and train_size %d: need 0 < batch ≤ train", c.BatchSize, c.TrainSize)
 	case c.DropPath < 0 || c.DropPath >= 1:
-		return fmt.Errorf("drop path %v outside [0, 1)", c.DropPath)
-	case c.MaxShift < 0 || c.MaxShift > 4:
-		return fmt.Errorf("max shift %d outside [0, 4]", c.MaxShift)
+		return fmt.Errorf("drop_path %v outside [0, 1)", c.DropPath)
 	case c.Cosine && (c.WarmupSteps < 0 || c.WarmupSteps >= c.Steps()):
-		return fmt.Errorf("warm-up %d steps of a %d-step run", c.WarmupSteps, c.Steps())
+		return fmt.Errorf("warm-up of %d steps in a run of %d", c.WarmupSteps, c.Steps())
 	}
-	return nil
+	return c.MNIST.Validate()
 }
 
-// Defaults is the full-budget config: the full Swin (shift and relative bias on), M = 7.
-func Defaults() Config {
-	return ForBudget(lesson.Full)
+// Swin is the pkg/nn Swin the run trains: nn.SwinTiny28 (2×2 patches → a 14×14 map, stages of
+// C = 32 and 64 channels with 2 and 4 heads, a W-MSA/SW-MSA pair per stage, MLP ratio 2) with
+// the window M, the stochastic depth and the two ablation switches of c. With M = 4 the 14×14
+// map is padded to 16×16 and the 7×7 map of stage 2 to 8×8, so padding and the shifted
+// configuration act in both stages; M = 7 is nn.SwinTiny28 itself.
+func (c RunConfig) Swin() nn.SwinConfig {
+	s := nn.SwinTiny28()
+	s.WindowSize = c.Window
+	s.DropPathRate = c.DropPath
+	s.NoShift = !c.Shift
+	s.NoRelPosBias = !c.RelBias
+	return s
 }
 
-// ForBudget returns the config the notebook trains under budget b. Only sizes change: the
-// test budget trains on fewer images for fewer epochs.
-func ForBudget(b lesson.Budget) Config {
-	c := Config{
-		Train:       experiment.Train{Epochs: 5, BatchSize: 64, LearningRate: 1e-3, LogEvery: 10},
-		Window:      7,
-		Shift:       true,
-		RelBias:     true,
-		TrainSize:   58000,
-		ValSize:     2000,
-		TestSize:    10000,
-		MaxShift:    2,
-		Cosine:      true,
-		WarmupSteps: 300,
-	}
-	if b == lesson.Test {
-		c.Epochs = 1
-		c.TrainSize = 2048
-		c.ValSize = 500
-		c.TestSize = 1000
-		c.LogEvery = 2
-		c.WarmupSteps = 4
-	}
-	return c
-}
-
-// Plan is what the notebook does besides the main run, sized by the budget.
-type Plan struct {
-	// Config is the main run.
-	Config Config
-	// Ablation is the base config of the ablation, [Variants] × Seeds runs: shorter than the
-	// main run in the full budget (10,000 images × 2 epochs); in the test budget it is the main
-	// run's config, so the full-Swin variant's seed 0 is the main run, read back.
-	Ablation Config
-	// Seeds is the number of seeds per ablation grid point.
+// Config is everything the notebook does at one budget: the main run, the ablation and the
+// sizes of the measurements. Only sizes change between budgets.
+type Config struct {
+	Budget lesson.Budget
+	// Run is the main run: the full Swin (shift and relative bias on), M = 7.
+	Run RunConfig
+	// Ablation is the base config of the ablation ([Config.AblationArms] × Seeds runs). At the
+	// full budget it is shorter than the main run (10,000 images × 2 epochs); at the test and
+	// quick budgets it is the main run, so the full Swin's seed 0 is the main run, read back.
+	Ablation RunConfig
+	// Seeds is the number of seeds (0, 1, …) per ablation arm.
 	Seeds int
 	// CostSides are the map sides (tokens) of the MSA vs W-MSA cost curve.
 	CostSides []int
+	// BigWindow is the window the trained model is evaluated with in the window-change
+	// section (14: stage 1 becomes one window covering the whole map).
+	BigWindow int
+	// Samples is how many test digits the attention and feature-map section runs.
+	Samples int
 }
 
-// PlanFor returns the notebook's plan under budget b.
-func PlanFor(b lesson.Budget) Plan {
-	p := Plan{Config: ForBudget(b), Seeds: 3, CostSides: []int{7, 14, 21, 28, 42, 56, 84, 112}}
-	p.Ablation = p.Config
-	p.Ablation.Epochs = 2
-	p.Ablation.TrainSize = 10000
-	p.Ablation.WarmupSteps = 100
-	if b == lesson.Test {
-		p.Seeds = 1
-		p.Ablation = p.Config
-		p.CostSides = []int{7, 14, 28, 56}
+// ForBudget returns the lesson's config for budget b. Full: the main run trains on 58,000
+// digits for 5 epochs; the ablation runs 10,000 digits × 2 epochs with 3 seeds per arm. Quick
+// and test: the ablation is the main run's size with one seed; quick trains 2 epochs of 3,008
+// digits, test one epoch of 2,048.
+func ForBudget(b lesson.Budget) Config {
+	run := RunConfig{
+		Train:   experiment.Train{Epochs: lesson.Pick(b, 1, 2, 5), BatchSize: 64, LearningRate: 1e-3, LogEvery: lesson.Pick(b, 2, 5, 10)},
+		Window:  7,
+		Shift:   true,
+		RelBias: true,
+		MNIST: lesson.MNIST{TrainSize: lesson.Pick(b, 2048, 3008, 58000), ValSize: lesson.Pick(b, 500, 500, 2000),
+			TestSize: lesson.Pick(b, 1000, 1000, 10000), MaxShift: 2},
+		Cosine:      true,
+		WarmupSteps: lesson.Pick(b, 4, 10, 300),
 	}
-	return p
+	ablation := run
+	if b == lesson.Full {
+		ablation.Epochs, ablation.TrainSize, ablation.WarmupSteps = 2, 10000, 100
+	}
+	return Config{
+		Budget:    b,
+		Run:       run,
+		Ablation:  ablation,
+		Seeds:     lesson.Pick(b, 1, 1, 3),
+		CostSides: lesson.Pick(b, []int{7, 14, 28, 56}, []int{7, 14, 28, 56, 112}, []int{7, 14, 21, 28, 42, 56, 84, 112}),
+		BigWindow: 14,
+		Samples:   8,
+	}
 }
 
-// splitSeed fixes which MNIST images form the training and validation subsets, so that every
-// run and every seed of an ablation sees the same images (the run seed changes the order, the
-// augmentation and the initialization).
-const splitSeed = 20220214
-
-var (
-	loadOnce          sync.Once
-	trainSet, testSet *mnist.Set
-	loadErr           error
-)
-
-func loadMNIST() (*mnist.Set, *mnist.Set, error) {
-	loadOnce.Do(func() {
-		if trainSet, loadErr = mnist.Load(mnist.Train); loadErr != nil {
-			return
-		}
-		testSet, loadErr = mnist.Load(mnist.Test)
-	})
-	return trainSet, testSet, loadErr
+// AblationArms are the ablation's models, one switch off at a time as the paper's Table 4
+// ablates them: the full Swin, the same without shifted windows (every block W-MSA), and
+// without the relative position bias (tables frozen at zero). `gostudy ablate windowattention
+// -grid shift=true,false -grid rel_bias=true,false` runs the full 2×2 grid.
+func (c Config) AblationArms() []lesson.Arm[RunConfig] {
+	noShift, noBias := c.Ablation, c.Ablation
+	noShift.Shift = false
+	noBias.RelBias = false
+	return []lesson.Arm[RunConfig]{
+		{Name: "Swin (shift + rel. bias)", Config: c.Ablation},
+		{Name: "no shift (W-MSA only)", Config: noShift},
+		{Name: "no rel. bias", Config: noBias},
+	}
 }
-
-// Splits returns the run's training, validation and test images: one fixed permutation of
-// MNIST's training split gives the first TrainSize images for training and the next ValSize for
-// validation; the test images are the first TestSize of the test split.
-func Splits(c Config) (tr, val, test *mnist.Set, err error) {
-	all, tst, err := loadMNIST()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("windowattention: %w", err)
-	}
-	perm := batching.RNG(splitSeed, 1).Perm(all.Len())
-	if tr, err = all.Select(perm[:c.TrainSize]); err != nil {
-		return nil, nil, nil, err
-	}
-	if val, err = all.Select(perm[c.TrainSize : c.TrainSize+c.ValSize]); err != nil {
-		return nil, nil, nil, err
-	}
-	n := c.TestSize
-	if n == 0 {
-		n = tst.Len()
-	}
-	idx := make([]int, n)
-	for i := range idx {
-		idx[i] = i
-	}
-	if test, err = tst.Select(idx); err != nil {
-		return nil, nil, nil, err
-	}
-	return tr, val, test, nil
-}
-
-// Data builds the run's batches (experiment.Experiment.Data).
-func Data(c Config, seed int64) (*experiment.Data, error) {
-	tr, val, test, err := Splits(c)
-	if err != nil {
-		return nil, err
-	}
-	return lesson.MNISTData(tr, val, test, c.BatchSize, EvalBatch, c.MaxShift, seed)
-}
-
-// RunsDir is where the lesson keeps its runs: lesson.RunsDir ($GOSTUDY_RUNS, else the
-// checkout's runs/ folder).
-func RunsDir() string { return lesson.RunsDir() }

@@ -18,13 +18,20 @@ import (
 // nn.Attention and nn.WindowAttention build.
 type CostPoint struct {
 	// Side is h = w in tokens, Tokens = h·w.
-	Side, Tokens, C, M       int
-	MSAFormula, MSACounted   int64
-	WMSAFormula, WMSACounted int64
+	Side   int `display:"side h = w"`
+	Tokens int `display:"tokens hw"`
+	C      int `display:"channels C"`
+	M      int `display:"window M"`
+	// The multiply-adds by the paper's formula and counted in the graph.
+	MSAFormula  int64 `display:"MSA formula"`
+	MSACounted  int64 `display:"MSA counted"`
+	WMSAFormula int64 `display:"W-MSA formula"`
+	WMSACounted int64 `display:"W-MSA counted"`
 	// Ratio is MSA / W-MSA (formula); QuadraticShareMSA the share of 2(hw)²C in MSA's cost.
-	Ratio, QuadraticShareMSA float64
+	Ratio             float64 `display:"MSA / W-MSA;format=%.1f"`
+	QuadraticShareMSA float64 `display:"(hw)² share of MSA;format=%.2f"`
 	// FormulaEqualsCount is true when both formulas equal the counted multiply-adds.
-	FormulaEqualsCount bool
+	FormulaEqualsCount bool `display:"formula = count"`
 }
 
 var (
@@ -86,11 +93,11 @@ func countMACs(b compute.Backend, fn nn.ModelFn, in shapes.Shape) (int64, error)
 	return nn.CountMACs(g)
 }
 
-// ModelCost is the lesson model's size and compute for one 28×28 image, from nn.Measure.
-func ModelCost(c Config) (nn.Cost, error) {
+// ModelCost is the run's model's size and compute for one 28×28 image, from nn.Measure.
+func ModelCost(c RunConfig) (nn.Cost, error) {
 	b, err := graphBackend()
 	if err != nil {
 		return nn.Cost{}, err
 	}
-	return nn.Measure(b, ModelFn(c), shapes.Make(nn.DType, 1, 28, 28, 1))
+	return nn.Measure(b, nn.Swin(c.Swin()), shapes.Make(nn.DType, 1, 28, 28, 1))
 }

@@ -3,11 +3,11 @@
 // the relative position bias and its index, patch merging, and what windows save over global
 // attention. The notebook is notebooks/04-window-attention.ipynb.
 //
-// The model is pkg/nn's Swin (nn.SwinTiny28 by default: 2×2 patches, a 14×14 map, M = 7)
-// built by [Forward] with two switches for the ablation, shifted windows and the relative
-// position bias; [Experiment] trains it on MNIST and is registered as "windowattention", so
-// `gostudy ablate windowattention -grid shift=true,false -grid rel_bias=true,false` and
-// `gostudy export` work on its runs.
+// The model is pkg/nn's Swin configured by [RunConfig.Swin] (nn.SwinTiny28: 2×2 patches, a
+// 14×14 map, M = 7) with the paper's two ablation switches, shifted windows and the relative
+// position bias; [Experiment] trains it on MNIST (the kit's lesson.MNIST splits) and is
+// registered as "windowattention", so `gostudy ablate windowattention -grid shift=true,false
+// -grid rel_bias=true,false` and `gostudy export` work on its runs.
 //
 // Each claim has a function that measures it and returns numbers:
 //
@@ -19,10 +19,12 @@
 //   - [Reach]: how far information travels through W-MSA / SW-MSA sequences;
 //   - [MergingAsConv]: patch merging as a per-group normalization and a 2×2 stride-2 conv;
 //   - [Analyze] and [Analysis.MeasureAttention]: stage feature maps and attention of a
-//     trained model, and the attention mass left on masked pairs;
+//     trained model (nn.SwinForward's intermediates), and the attention mass left on masked
+//     pairs;
 //   - [EvalAtWindow]: a trained model run with another window size, its bias tables resized,
 //     cropped or dropped;
-//   - [Ablate]: shift and relative bias on/off, over seeds.
+//   - [Config.AblationArms]: shift and relative bias on/off, trained over seeds with
+//     lesson.Compare.
 //
-// [ForBudget] and [PlanFor] size everything from the lesson budget (GOSTUDY_BUDGET).
+// [ForBudget] sizes everything for the test, quick and full budgets.
 package windowattention

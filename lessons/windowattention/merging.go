@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/nn"
 )
 
@@ -26,15 +27,14 @@ type MergingStats struct {
 
 // MergingAsConv builds nn.PatchMerging with fresh random weights on x [B, H, W, C] (H, W even)
 // and computes the same thing as a convolution, returning both shapes and the difference.
-func MergingAsConv(b compute.Backend, x *tensors.Tensor) (st MergingStats, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("windowattention: merging as conv: %v", r)
-		}
-	}()
+func MergingAsConv(b compute.Backend, x *tensors.Tensor) (MergingStats, error) {
+	return lesson.Catch("windowattention: merging as conv", func() (MergingStats, error) { return mergingAsConv(b, x) })
+}
+
+func mergingAsConv(b compute.Backend, x *tensors.Tensor) (st MergingStats, err error) {
 	d := x.Shape().Dimensions
 	if len(d) != 4 || d[1]%2 != 0 || d[2]%2 != 0 {
-		return st, fmt.Errorf("windowattention: merging as conv needs [B, even H, even W, C], got %v", d)
+		return st, fmt.Errorf("needs [B, even H, even W, C], got %v", d)
 	}
 	c := d[3]
 	fn := func(scope *model.Scope, x *graph.Node) []*graph.Node {

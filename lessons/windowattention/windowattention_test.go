@@ -3,6 +3,7 @@ package windowattention
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
@@ -193,7 +194,7 @@ func TestPatchMergingIsAConvolution(t *testing.T) {
 }
 
 func TestModelAndSwitches(t *testing.T) {
-	cfg := ForBudget(lesson.Test)
+	cfg := ForBudget(lesson.Test).Run
 	cost, err := ModelCost(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +222,7 @@ func TestModelAndSwitches(t *testing.T) {
 	noBias.RelBias = false
 	gb, _ := graphBackend()
 	store := model.NewStore()
-	if _, err := nn.Build(gb, store, ModelFn(noBias), shapes.Make(nn.DType, 1, 28, 28, 1)); err != nil {
+	if _, err := nn.Build(gb, store, nn.Swin(noBias.Swin()), shapes.Make(nn.DType, 1, 28, 28, 1)); err != nil {
 		t.Fatal(err)
 	}
 	for _, bl := range blocks {
@@ -241,6 +242,96 @@ func TestModelAndSwitches(t *testing.T) {
 	}
 	if _, err := experiment.Lookup(Name); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestBlockKinds checks the names the notebook's figures and tables use: a block is SW-MSA only
+// when it really shifts on its map (the left attention panel was once titled W-MSA while it
+// drew the shifted block).
+func TestBlockKinds(t *testing.T) {
+	cfg := ForBudget(lesson.Test).Run
+	var kinds []string
+	for _, b := range Blocks(cfg) {
+		kinds = append(kinds, b.Kind())
+	}
+	// M = 7: stage 2's 7×7 map is one window, so its second block does not shift.
+	if want := []string{"W-MSA", "SW-MSA", "W-MSA", "W-MSA"}; !slices.Equal(kinds, want) {
+		t.Errorf("kinds %v, want %v", kinds, want)
+	}
+	if got := Blocks(cfg)[1].Name(); got != "stage 1, block 1 (SW-MSA)" {
+		t.Errorf("name %q", got)
+	}
+	want := []string{"patch embed", "stage 1 (W-MSA, SW-MSA)", "stage 2 (patch merging, W-MSA, W-MSA)"}
+	if got := StageNames(cfg); !slices.Equal(got, want) {
+		t.Errorf("stage names %q, want %q", got, want)
+	}
+	// M = 4: both stages pad and shift.
+	small := cfg
+	small.Window = 4
+	if got := StageNames(small); got[2] != "stage 2 (patch merging, W-MSA, SW-MSA)" {
+		t.Errorf("M = 4: %q", got)
+	}
+	noShift := cfg
+	noShift.Shift = false
+	for _, b := range Blocks(noShift) {
+		if b.Kind() != "W-MSA" {
+			t.Errorf("no-shift model: %s", b.Name())
+		}
+	}
+}
+
+// TestRunIDsKept pins the run ids of the configs users had before the lesson moved onto the kit
+// (its own split fields became the embedded lesson.MNIST in the same JSON place, and its split
+// rule was already the kit's): a finished run is found again.
+func TestRunIDsKept(t *testing.T) {
+	for _, c := range []struct {
+		budget lesson.Budget
+		ids    []string // main run, then the ablation arms
+	}{
+		{lesson.Test, []string{"c04e0c19dabd", "c04e0c19dabd", "d858a0645334", "bbae18e695ab"}},
+		{lesson.Full, []string{"1cb85dde695c", "4d8821077f73", "76534b438ccc", "37c9697b7fa2"}},
+	} {
+		cfg := ForBudget(c.budget)
+		configs := []RunConfig{cfg.Run}
+		for _, a := range cfg.AblationArms() {
+			configs = append(configs, a.Config)
+		}
+		for i, rc := range configs {
+			id, err := experiment.ConfigID(rc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id != c.ids[i] {
+				t.Errorf("%s budget, config %d: id %s, want %s", c.budget, i, id, c.ids[i])
+			}
+		}
+	}
+}
+
+func TestForBudget(t *testing.T) {
+	for _, b := range lesson.Budgets {
+		cfg := ForBudget(b)
+		for _, a := range cfg.AblationArms() {
+			if err := a.Config.Validate(); err != nil {
+				t.Errorf("%s, %s: %v", b, a.Name, err)
+			}
+		}
+		if err := cfg.Run.Validate(); err != nil {
+			t.Errorf("%s main run: %v", b, err)
+		}
+		arms := cfg.AblationArms()
+		// Each arm differs from the full Swin in exactly its switch.
+		if arms[1].Config.Shift || !arms[1].Config.RelBias || !arms[2].Config.Shift || arms[2].Config.RelBias {
+			t.Errorf("%s: arms %+v", b, arms)
+		}
+		if b != lesson.Full && arms[0].Config != cfg.Run {
+			t.Errorf("%s: the ablation's full Swin must be the main run (reused)", b)
+		}
+	}
+	bad := ForBudget(lesson.Test).Run
+	bad.ValSize = 300
+	if err := bad.Validate(); err == nil {
+		t.Error("a validation size that is not a multiple of the evaluation batch was accepted")
 	}
 }
 
@@ -273,7 +364,8 @@ func TestCropTable(t *testing.T) {
 
 // TestTrainTestBudget trains the test-budget run and checks what the notebook shows: it learns
 // (accuracy above chance), the mask removes all attention from masked pairs in the trained
-// model, and evaluating with the same window through EvalAtWindow reproduces the run's accuracy.
+// model, a query's attention drawn back on the map is a distribution, and evaluating with the
+// same window through EvalAtWindow reproduces the run's accuracy.
 func TestTrainTestBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains for ~30 s")
@@ -282,36 +374,27 @@ func TestTrainTestBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ForBudget(lesson.Test)
-	dir := t.TempDir()
-	rec, err := Experiment.Run(context.Background(), cfg, experiment.Options{Dir: dir, Seed: 0})
+	cfg := ForBudget(lesson.Test).Run
+	tr, err := lesson.Train(context.Background(), Experiment, cfg, 0, lesson.Options{Dir: t.TempDir(), Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc := rec.Final["acc"]
-	t.Logf("test budget: %d steps, test accuracy %.4f, %.0f s", rec.Step, acc, rec.WallSeconds)
+	defer tr.Close()
+	acc := tr.Accuracy()
+	t.Logf("test budget: %d steps, test accuracy %.4f, %.0f s", tr.Record.Step, acc, tr.Record.WallSeconds)
 	// Chance is 0.10 ± 0.01 on 1,000 images; the test budget reaches about 0.23.
 	if acc < 0.15 {
-		t.Errorf("test accuracy %.4f after %d steps: not learning", acc, rec.Step)
+		t.Errorf("test accuracy %.4f after %d steps: not learning", acc, tr.Record.Step)
 	}
-	run, err := experiment.OpenRun(experiment.RunDir(dir, Name, rec.ConfigID, 0))
+	_, _, test, err := cfg.Splits()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := run.LoadBest()
+	imgs, labels, err := lesson.Digits(test, 0, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Finalize()
-	_, _, test, err := Splits(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	imgs, labels, err := ImagesOf(test, []int{0, 1, 2, 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	an, err := Analyze(b, store, cfg, imgs, labels)
+	an, err := Analyze(b, tr.Store, cfg, imgs, labels)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,10 +405,30 @@ func TestTrainTestBudget(t *testing.T) {
 	if st.MaskedMass > 1e-6 || st.MaskedPairs != 4128 || st.RowSumErr > 1e-4 || st.PaddedBlocks != 0 {
 		t.Errorf("attention stats %+v", st)
 	}
-	if d := an.Stages[2].Map.Shape().Dimensions; d[1] != 7 || d[3] != 64 {
-		t.Errorf("stage 2 map %v", d)
+	if d := an.Stages[2].Map.Shape().Dimensions; d[1] != 7 || d[3] != 64 || an.Stages[2].Name != StageNames(cfg)[2] {
+		t.Errorf("stage 2 map %v %q", d, an.Stages[2].Name)
 	}
-	res, err := EvalAtWindow(context.Background(), b, store, cfg, cfg.Window, test, []TableInit{Resized, Cropped})
+	for _, k := range []int{0, 1} { // a token near the centre, in the W-MSA and the SW-MSA block
+		qm, err := an.QueryMap(k, 0, 6, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, nonzero := 0.0, 0
+		for _, row := range qm {
+			for _, v := range row {
+				sum += v
+				if v > 0 {
+					nonzero++
+				}
+			}
+		}
+		// The whole row of one window's attention, mapped back: sums to 1 over at most M² keys
+		// (fewer when the mask cuts the shifted window into regions).
+		if math.Abs(sum-1) > 1e-4 || nonzero > 49 || nonzero == 0 {
+			t.Errorf("block %d: query map sums to %g over %d tokens", k, sum, nonzero)
+		}
+	}
+	res, err := EvalAtWindow(context.Background(), b, tr.Store, cfg, cfg.Window, test, []TableInit{Resized, Cropped})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,5 +436,23 @@ func TestTrainTestBudget(t *testing.T) {
 		if math.Abs(r.Acc-acc) > 0.002 {
 			t.Errorf("same window, table by %s: accuracy %.4f, the run measured %.4f", r.Init, r.Acc, acc)
 		}
+	}
+}
+
+// TestBiasIsTheOnlyPositionSignal: without the relative bias, window attention cannot tell
+// where a token sits (a permutation of the window's tokens permutes the output, nothing else);
+// with it, it can.
+func TestBiasIsTheOnlyPositionSignal(t *testing.T) {
+	b, err := graphBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := MeasurePermutation(b, 4, 16, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+	if st.Tokens != 16 || st.Scale < 0.1 || st.WithoutBias > 1e-5*st.Scale || st.WithBias < 0.05*st.Scale {
+		t.Errorf("%+v", st)
 	}
 }

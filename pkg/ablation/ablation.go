@@ -25,10 +25,6 @@ import (
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
 
-// Register makes an experiment available to `gostudy ablate`; it is [experiment.Register]
-// (one registry serves ablate, export and notebooks).
-func Register(r experiment.Runnable) error { return experiment.Register(r) }
-
 // Axis is one dimension of a grid: a config key (see [experiment.Field]) and its values, as
 // text parsed by [experiment.Set].
 type Axis struct {

@@ -10,39 +10,13 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default"
-	"github.com/gostudy/gostudy/pkg/backend"
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
 )
-
-var goBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
-
-// testBackend is the pure-Go backend: always there, deterministic, and for the tiny models of
-// these tests much quicker than XLA, whose compilation dominates their run time.
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := goBackend()
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	return b
-}
-
-// xlaBackend is gostudy's default backend when it is XLA (the CPU plugin installed by
-// scripts/setup.sh); the test is skipped otherwise.
-func xlaBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := backend.Default()
-	if err != nil || b.Name() != "xla" {
-		t.Skipf("no XLA backend here (%v); run scripts/setup.sh to install the CPU plugin", err)
-	}
-	return b
-}
 
 func TestParseAxis(t *testing.T) {
 	ax, err := ParseAxis("hidden=16, 32,64")
@@ -71,7 +45,7 @@ func smallDigits() map[string]string {
 }
 
 func TestGridSkipsDoneRunsAndResumes(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	dir := t.TempDir()
 	grid := []Axis{{Key: "hidden", Values: []string{"24", "64"}}, {Key: "arch", Values: []string{"mlp"}}}
 	started := 0
@@ -240,7 +214,7 @@ func TestAFailedRunDoesNotStopTheGrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := Spec{Runnable: failingSeed{d, 1}, Set: smallDigits(), Seeds: 2, Dir: t.TempDir(), Backend: testBackend(t),
+	spec := Spec{Runnable: failingSeed{d, 1}, Set: smallDigits(), Seeds: 2, Dir: t.TempDir(), Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
 	tab, err := Run(context.Background(), spec)
 	if err == nil || !strings.Contains(err.Error(), "2 of 4 runs failed") || !strings.Contains(err.Error(), "simulated failure") {
@@ -294,10 +268,10 @@ func TestCorruptCheckpointDoesNotBlockTheGrid(t *testing.T) {
 	dir := t.TempDir()
 	set := smallDigits()
 	set["checkpoint_every"] = "5"
-	spec := Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: dir, Backend: testBackend(t),
+	spec := Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}}}
 	ref, err := Run(context.Background(), Spec{Experiment: digits.Name, Set: set, Seeds: 1, Dir: t.TempDir(),
-		Backend: testBackend(t), Grid: spec.Grid})
+		Backend: backendtest.Go(t), Grid: spec.Grid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +315,7 @@ func TestCorruptCheckpointDoesNotBlockTheGrid(t *testing.T) {
 
 func TestRetrainSelectsRuns(t *testing.T) {
 	dir := t.TempDir()
-	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16", "32"}}, {Key: "arch", Values: []string{"mlp", "cnn"}}}}
 	plan, err := NewPlan(spec)
 	if err != nil {
@@ -368,7 +342,7 @@ func TestRetrainSelectsRuns(t *testing.T) {
 		}
 	}
 
-	small := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: testBackend(t),
+	small := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 2, Dir: dir, Backend: backendtest.Go(t),
 		Grid: []Axis{{Key: "hidden", Values: []string{"16"}}}}
 	first, err := Run(context.Background(), small)
 	if err != nil {
@@ -401,7 +375,7 @@ func TestRetrainSelectsRuns(t *testing.T) {
 // that is being trained fails at once, naming the reason, and the run finishes once.
 func TestTwoTrainersNeverShareARun(t *testing.T) {
 	dir := t.TempDir()
-	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 1, Dir: dir, Backend: testBackend(t)}
+	spec := Spec{Experiment: digits.Name, Set: smallDigits(), Seeds: 1, Dir: dir, Backend: backendtest.Go(t)}
 	inside, release := make(chan bool), make(chan bool)
 	first := spec
 	first.Progress = func(ev experiment.Event) {

@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -10,10 +9,12 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/gostudy/gostudy/internal/checkout"
 )
 
 // ModulePath is the module whose go.mod marks the project root that holds plugins/.
-const ModulePath = "github.com/gostudy/gostudy"
+const ModulePath = checkout.ModulePath
 
 // Environment variables this package reads or sets.
 const (
@@ -73,36 +74,14 @@ func PluginsDir() (dir, how string, err error) {
 		ModulePath, EnvPlugins)
 }
 
-// findProjectRoot walks up from dir to the first folder that holds gostudy's go.mod and a
-// plugins/ folder; it returns "" when there is none.
+// findProjectRoot returns the gostudy checkout at or above dir when it holds a plugins/
+// folder, else "".
 func findProjectRoot(dir string) string {
-	dir = filepath.Clean(dir)
-	for {
-		if isDir(filepath.Join(dir, "plugins")) && isGostudyModule(filepath.Join(dir, "go.mod")) {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
+	root, err := checkout.Find(dir)
+	if err != nil || !isDir(filepath.Join(root, "plugins")) {
+		return ""
 	}
-}
-
-// isGostudyModule reports whether the go.mod at path declares ModulePath.
-func isGostudyModule(path string) bool {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return false
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) >= 2 && fields[0] == "module" {
-			return strings.Trim(fields[1], `"`) == ModulePath
-		}
-	}
-	return false
+	return root
 }
 
 func isDir(path string) bool {

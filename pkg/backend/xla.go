@@ -29,16 +29,6 @@ func newXLAFromFile(pluginPath, options string) (compute.Backend, error) {
 	return b, nil
 }
 
-// newXLAByName lets go-xla search its own folders (/usr/local/lib/go-xla,
-// ~/.local/lib/go-xla, LD_LIBRARY_PATH) for the named plugin ("cpu", "cuda").
-func newXLAByName(name, options string) (compute.Backend, error) {
-	b, err := xla.NewWithOptions(name+options, nil)
-	if err != nil {
-		return nil, fmt.Errorf("find PJRT plugin %q in go-xla's folders: %w", name, err)
-	}
-	return b, nil
-}
-
 // pluginVersion returns the PJRT C API version the loaded plugin reports ("0.115"),
 // or "" when it is not an XLA backend.
 func pluginVersion(b compute.Backend) (path, version string) {

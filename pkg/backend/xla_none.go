@@ -17,6 +17,4 @@ func disableAutoInstall() {}
 
 func newXLAFromFile(string, string) (compute.Backend, error) { return nil, errNoXLA }
 
-func newXLAByName(string, string) (compute.Backend, error) { return nil, errNoXLA }
-
 func pluginVersion(compute.Backend) (path, version string) { return "", "" }

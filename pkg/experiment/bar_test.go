@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -18,7 +19,7 @@ func (nullPublisher) Input(string, bool) (string, error) {
 }
 
 func TestBarProgressCountsSkippedRunsAsDoneWork(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	e := newBlobExperiment("blobs")
 	cfg := blobDefaults()
 	dir := t.TempDir()

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 )
 
 // cutRun trains cfg with seed until step `at`, then cancels it: the run is left with a
@@ -16,7 +18,7 @@ func cutRun(t *testing.T, e *Experiment[blobConfig], cfg blobConfig, dir string,
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := e.Run(ctx, cfg, Options{Dir: dir, Seed: seed, Backend: testBackend(t), Progress: func(ev Event) {
+	_, err := e.Run(ctx, cfg, Options{Dir: dir, Seed: seed, Backend: backendtest.Go(t), Progress: func(ev Event) {
 		if ev.Kind == EventStep && ev.Step == at {
 			cancel()
 		}
@@ -31,7 +33,7 @@ func cutRun(t *testing.T, e *Experiment[blobConfig], cfg blobConfig, dir string,
 func TestCorruptCheckpointIsQuarantinedAndTheRunRestarts(t *testing.T) {
 	e := newBlobExperiment("corrupt-ckpt")
 	cfg := killConfig()
-	ref, err := e.Run(context.Background(), cfg, Options{Dir: t.TempDir(), Seed: 2, Backend: testBackend(t)})
+	ref, err := e.Run(context.Background(), cfg, Options{Dir: t.TempDir(), Seed: 2, Backend: backendtest.Go(t)})
 	if err != nil {
 		t.Fatalf("reference run: %v", err)
 	}
@@ -71,7 +73,7 @@ func TestCorruptCheckpointIsQuarantinedAndTheRunRestarts(t *testing.T) {
 			corrupt(t, ckpts[0])
 			var kinds []EventKind
 			var detail string
-			rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 2, Backend: testBackend(t),
+			rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 2, Backend: backendtest.Go(t),
 				Progress: func(ev Event) {
 					if ev.Kind == EventStep {
 						return
@@ -103,7 +105,7 @@ func TestCorruptCheckpointIsQuarantinedAndTheRunRestarts(t *testing.T) {
 			assertSameResults(t, rec, ref)
 			// The next start finds a done run: nothing is reported or trained again.
 			kinds = nil
-			if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 2, Backend: testBackend(t),
+			if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 2, Backend: backendtest.Go(t),
 				Progress: func(ev Event) { kinds = append(kinds, ev.Kind) }}); err != nil || len(kinds) != 1 || kinds[0] != EventSkip {
 				t.Errorf("rerun: %v, events %v", err, kinds)
 			}
@@ -115,7 +117,7 @@ func TestCorruptRecordOfADoneRunIsReportedAndKept(t *testing.T) {
 	e := newBlobExperiment("corrupt-record")
 	cfg := blobDefaults()
 	dir := t.TempDir()
-	ref, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 4, Backend: testBackend(t)})
+	ref, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 4, Backend: backendtest.Go(t)})
 	if err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -126,7 +128,7 @@ func TestCorruptRecordOfADoneRunIsReportedAndKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reports []Event
-	rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 4, Backend: testBackend(t),
+	rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 4, Backend: backendtest.Go(t),
 		Progress: func(ev Event) {
 			if ev.Kind == EventCorrupt {
 				reports = append(reports, ev)
@@ -155,7 +157,7 @@ func TestResetRunDiscardsStateUnderTheLock(t *testing.T) {
 	e := newBlobExperiment("reset")
 	cfg := blobDefaults()
 	dir := t.TempDir()
-	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 0, Backend: testBackend(t)}); err != nil {
+	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 0, Backend: backendtest.Go(t)}); err != nil {
 		t.Fatal(err)
 	}
 	id, _ := ConfigID(cfg)
@@ -167,7 +169,7 @@ func TestResetRunDiscardsStateUnderTheLock(t *testing.T) {
 		t.Errorf("after a reset the record must be gone: %v", err)
 	}
 	var kinds []EventKind
-	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 0, Backend: testBackend(t),
+	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Seed: 0, Backend: backendtest.Go(t),
 		Progress: func(ev Event) {
 			if ev.Kind != EventStep {
 				kinds = append(kinds, ev.Kind)

@@ -16,10 +16,11 @@ import (
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 )
 
 func TestRunTrainsRecordsAndSkipsWhenDone(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	e := newBlobExperiment("blobs")
 	cfg := blobDefaults()
 	dir := t.TempDir()
@@ -115,8 +116,8 @@ func TestRunTrainsRecordsAndSkipsWhenDone(t *testing.T) {
 }
 
 func TestDeterministicPerSeed(t *testing.T) {
-	t.Run("go", func(t *testing.T) { testDeterministic(t, testBackend(t)) })
-	t.Run("xla", func(t *testing.T) { testDeterministic(t, xlaBackend(t)) })
+	t.Run("go", func(t *testing.T) { testDeterministic(t, backendtest.Go(t)) })
+	t.Run("xla", func(t *testing.T) { testDeterministic(t, backendtest.XLA(t)) })
 }
 
 func testDeterministic(t *testing.T, b compute.Backend) {
@@ -141,7 +142,7 @@ func testDeterministic(t *testing.T, b compute.Backend) {
 }
 
 func TestRepeatMeanStd(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	e := newBlobExperiment("rep")
 	cfg := blobDefaults()
 	cfg.Epochs = 1
@@ -202,7 +203,7 @@ func TestStat(t *testing.T) {
 }
 
 func TestCancelStopsPromptlyAndResumes(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	e := newBlobExperiment("cancel")
 	cfg := blobDefaults()
 	dir := t.TempDir()
@@ -281,12 +282,12 @@ func TestRunIsLocked(t *testing.T) {
 	if ok, err := other.TryLock(); !ok || err != nil {
 		t.Fatalf("take the lock: %v", err)
 	}
-	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: testBackend(t)}); err == nil ||
+	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: backendtest.Go(t)}); err == nil ||
 		!strings.Contains(err.Error(), "another process") {
 		t.Errorf("a locked run must not be trained twice at once: %v", err)
 	}
 	other.Unlock()
-	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: testBackend(t)}); err != nil {
+	if _, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: backendtest.Go(t)}); err != nil {
 		t.Errorf("after unlock: %v", err)
 	}
 }
@@ -299,7 +300,7 @@ func TestPanickingModelFailsTheRun(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg := blobDefaults()
-	rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: testBackend(t)})
+	rec, err := e.Run(context.Background(), cfg, Options{Dir: dir, Backend: backendtest.Go(t)})
 	if err == nil || rec == nil || rec.Status != StatusFailed || rec.Error == "" {
 		t.Fatalf("want a failed run with an error, got %v / %+v", err, rec)
 	}

@@ -2,10 +2,7 @@ package experiment
 
 import (
 	"math/rand/v2"
-	"sync"
-	"testing"
 
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/gomlx/backends/default"
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
@@ -13,7 +10,6 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/metric"
-	"github.com/gostudy/gostudy/pkg/backend"
 )
 
 // blobConfig is the config of the tiny test experiment: 4 Gaussian blobs in 8 dimensions.
@@ -89,28 +85,4 @@ func newBlobExperiment(name string) *Experiment[blobConfig] {
 		},
 		Select: Selection{Metric: "acc", Maximize: true},
 	}
-}
-
-var goBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
-
-// testBackend is the pure-Go backend: always there, deterministic, and for the tiny models of
-// these tests much quicker than XLA, whose compilation dominates their run time.
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := goBackend()
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	return b
-}
-
-// xlaBackend is gostudy's default backend when it is XLA (the CPU plugin installed by
-// scripts/setup.sh); the test is skipped otherwise.
-func xlaBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := backend.Default()
-	if err != nil || b.Name() != "xla" {
-		t.Skipf("no XLA backend here (%v); run scripts/setup.sh to install the CPU plugin", err)
-	}
-	return b
 }

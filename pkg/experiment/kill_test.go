@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 )
 
 // The kill tests run a repeat of two seeds in a child process (this test binary, re-executed
@@ -62,12 +64,12 @@ func TestKillHelper(t *testing.T) {
 		t.Fatalf("unknown mode %q", mode)
 	}
 	e := newBlobExperiment("kill")
-	_, err := e.Repeat(context.Background(), killConfig(), []int64{6, 7}, Options{Dir: dir, Backend: testBackend(t), Progress: progress})
+	_, err := e.Repeat(context.Background(), killConfig(), []int64{6, 7}, Options{Dir: dir, Backend: backendtest.Go(t), Progress: progress})
 	t.Fatalf("child was not killed; repeat returned %v", err)
 }
 
 func TestKillNineResumes(t *testing.T) {
-	b := testBackend(t)
+	b := backendtest.Go(t)
 	e := newBlobExperiment("kill")
 	cfg := killConfig()
 	ref, err := e.Run(context.Background(), cfg, Options{Dir: t.TempDir(), Seed: 7, Backend: b})

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gostudy/gostudy/internal/checkout"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/graph"
@@ -309,7 +311,7 @@ func FindONNXRuntime() (string, error) {
 			dirs = append(dirs, filepath.Join(strings.TrimSpace(string(out)), "capi"))
 		}
 	}
-	if root := projectRoot(); root != "" {
+	if root, err := checkout.Find(checkout.Starts()...); err == nil {
 		found, _ := filepath.Glob(filepath.Join(root, ".venv", "lib", "python3*", "site-packages", "onnxruntime", "capi"))
 		dirs = append(dirs, found...)
 	}
@@ -325,30 +327,4 @@ func FindONNXRuntime() (string, error) {
 	}
 	return "", fmt.Errorf("ONNX Runtime library not found: set $%s, or $%s to a Python with onnxruntime, "+
 		"or run scripts/setup.sh (it installs onnxruntime into .venv)", EnvONNXRuntime, EnvPython)
-}
-
-// projectRoot walks up from the working directory, then from the executable, to gostudy's
-// go.mod.
-func projectRoot() string {
-	var starts []string
-	if wd, err := os.Getwd(); err == nil {
-		starts = append(starts, wd)
-	}
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			starts = append(starts, filepath.Dir(real))
-		}
-	}
-	for _, start := range starts {
-		for d := start; ; d = filepath.Dir(d) {
-			data, err := os.ReadFile(filepath.Join(d, "go.mod"))
-			if err == nil && strings.Contains(string(data), "module github.com/gostudy/gostudy\n") {
-				return d
-			}
-			if filepath.Dir(d) == d {
-				break
-			}
-		}
-	}
-	return ""
 }

@@ -11,7 +11,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -19,23 +18,13 @@ import (
 	"github.com/gomlx/compute/shapes"
 	_ "github.com/gomlx/gomlx/backends/default"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
 	"github.com/gostudy/gostudy/pkg/export/exporttest"
 	"github.com/gostudy/gostudy/pkg/nn"
 	"github.com/gostudy/gostudy/pkg/safetensors"
 )
-
-var goBackend = sync.OnceValues(func() (compute.Backend, error) { return compute.NewWithConfig("go") })
-
-func testBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := goBackend()
-	if err != nil {
-		t.Fatalf("go backend: %v", err)
-	}
-	return b
-}
 
 // trainDigits trains a quick digits run (one epoch on 128 images, pure-Go backend) with the
 // given arch and returns it opened as a finished run.
@@ -45,7 +34,7 @@ func trainDigits(t *testing.T, arch string) *experiment.FinishedRun {
 	cfg.Arch, cfg.Hidden, cfg.Epochs = arch, 32, 1
 	cfg.TrainSize, cfg.ValSize, cfg.TestSize = 128, 64, 64
 	dir := t.TempDir()
-	rec, err := digits.Experiment.Run(context.Background(), cfg, experiment.Options{Dir: dir, Seed: 4, Backend: testBackend(t)})
+	rec, err := digits.Experiment.Run(context.Background(), cfg, experiment.Options{Dir: dir, Seed: 4, Backend: backendtest.Go(t)})
 	if err != nil {
 		t.Fatalf("train %s: %v", arch, err)
 	}
@@ -156,7 +145,7 @@ func TestSafetensorsLoadsIntoTimm(t *testing.T) {
 		t.Fatalf("export: %v", err)
 	}
 	in := firstInputs(t, run, 4)
-	want4, err := Predict(run, testBackend(t), in)
+	want4, err := Predict(run, backendtest.Go(t), in)
 	if err != nil {
 		t.Fatal(err)
 	}

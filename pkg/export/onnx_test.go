@@ -14,6 +14,7 @@ import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/layers"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gostudy/gostudy/pkg/backend/backendtest"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/experiment/digits"
 	"github.com/gostudy/gostudy/pkg/export/exporttest"
@@ -41,7 +42,7 @@ func TestONNXMatchesGoMLX(t *testing.T) {
 				t.Fatalf("%s fell back to safetensors: %v", arch, res.FellBackFrom)
 			}
 			in := firstInputs(t, run, batch)
-			want, err := Predict(run, testBackend(t), in)
+			want, err := Predict(run, backendtest.Go(t), in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestONNXFallsBackToSafetensorsOnMissingOp(t *testing.T) {
 	cfg := digits.Defaults()
 	cfg.Epochs, cfg.TrainSize, cfg.ValSize, cfg.TestSize = 1, 64, 64, 64
 	dir := t.TempDir()
-	rec, err := rsqrtExp.Run(context.Background(), cfg, experiment.Options{Dir: dir, Backend: testBackend(t)})
+	rec, err := rsqrtExp.Run(context.Background(), cfg, experiment.Options{Dir: dir, Backend: backendtest.Go(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

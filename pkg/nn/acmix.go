@@ -4,7 +4,7 @@ import (
 	"math"
 
 	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
@@ -20,7 +20,7 @@ import (
 // [B, H, W, Cin] with weight [Out, Cin, k, k] as a sum of k² 1×1 convolutions, one per kernel
 // position (i, j), each applied to x shifted by (i−p, j−p) — the paper's Eq. 2–4: "a k×k
 // conv = k² 1×1 convs + shifts + sum". The shifts are slices of the zero-padded input.
-func ConvAsShifted1x1(x, weight *Node, padding int) *Node {
+func ConvAsShifted1x1(x, weight *graph.Node, padding int) *graph.Node {
 	dims := x.Shape().Dimensions
 	wd := weight.Shape().Dimensions
 	k := wd[2]
@@ -29,18 +29,18 @@ func ConvAsShifted1x1(x, weight *Node, padding int) *Node {
 	}
 	xp := PadHW(x, 0, padding, padding, padding, padding)
 	ho, wo := dims[1]+2*padding-k+1, dims[2]+2*padding-k+1
-	var sum *Node
+	var sum *graph.Node
 	for i := range k {
 		for j := range k {
 			// 1×1 conv with the kernel's (i, j) tap, then shift by reading a window of the
 			// padded input: y_ij[h, w] = W[:, :, i, j] · x[h+i−p, w+j−p].
-			tap := Slice(weight, AxisRange(), AxisRange(), AxisElem(i), AxisElem(j)) // [Out, Cin, 1, 1]
-			shifted := Slice(xp, AxisRange(), AxisRange(i, i+ho), AxisRange(j, j+wo), AxisRange())
+			tap := graph.Slice(weight, graph.AxisRange(), graph.AxisRange(), graph.AxisElem(i), graph.AxisElem(j)) // [Out, Cin, 1, 1]
+			shifted := graph.Slice(xp, graph.AxisRange(), graph.AxisRange(i, i+ho), graph.AxisRange(j, j+wo), graph.AxisRange())
 			y := Conv2dApply(shifted, tap, nil, Conv2dConfig{})
 			if sum == nil {
 				sum = y
 			} else {
-				sum = Add(sum, y)
+				sum = graph.Add(sum, y)
 			}
 		}
 	}
@@ -86,8 +86,8 @@ func (c ACmixConfig) withDefaults() ACmixConfig {
 
 // ACmixOutputs holds the two paths of ACmix before mixing, for lessons that plot them.
 type ACmixOutputs struct {
-	Attention, Conv *Node // [B, H, W, Out] each
-	Alpha, Beta     *Node // the learned scalars (rate1, rate2)
+	Attention, Conv *graph.Node // [B, H, W, Out] each
+	Alpha, Beta     *graph.Node // the learned scalars (rate1, rate2)
 }
 
 // ACmix is α·attention + β·conv over shared projections (stride 1):
@@ -106,20 +106,20 @@ type ACmixOutputs struct {
 // shifts, with learnable shifts.
 //
 // The output is rate1·attention + rate2·conv (both start at 0.5).
-func ACmix(scope *model.Scope, x *Node, cfg ACmixConfig) *Node {
+func ACmix(scope *model.Scope, x *graph.Node, cfg ACmixConfig) *graph.Node {
 	o := ACmixPaths(scope, x, cfg)
 	switch {
 	case o.Conv == nil:
-		return Mul(o.Alpha, o.Attention)
+		return graph.Mul(o.Alpha, o.Attention)
 	case o.Attention == nil:
-		return Mul(o.Beta, o.Conv)
+		return graph.Mul(o.Beta, o.Conv)
 	}
-	return Add(Mul(o.Alpha, o.Attention), Mul(o.Beta, o.Conv))
+	return graph.Add(graph.Mul(o.Alpha, o.Attention), graph.Mul(o.Beta, o.Conv))
 }
 
 // ACmixPaths computes ACmix's two paths and mixing weights without mixing them. A path left out
 // by cfg.Paths is nil, with its rate.
-func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
+func ACmixPaths(scope *model.Scope, x *graph.Node, cfg ACmixConfig) ACmixOutputs {
 	cfg = cfg.withDefaults()
 	if cfg.Paths != "" && cfg.Paths != ACmixBoth && cfg.Paths != ACmixAttentionOnly && cfg.Paths != ACmixConvOnly {
 		exceptions.Panicf("nn.ACmix(%s): Paths %q: want %q, %q or %q", scope.Scope(), cfg.Paths, ACmixBoth, ACmixAttentionOnly, ACmixConvOnly)
@@ -162,7 +162,7 @@ func ACmixPaths(scope *model.Scope, x *Node, cfg ACmixConfig) ACmixOutputs {
 }
 
 // acmixAttention is ACmix's attention path on the shared projections q, k, v [B, H, W, Out].
-func acmixAttention(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
+func acmixAttention(scope *model.Scope, q, k, v *graph.Node, cfg ACmixConfig) *graph.Node {
 	g := q.Graph()
 	dims := q.Shape().Dimensions
 	b, h, w := dims[0], dims[1], dims[2]
@@ -179,31 +179,31 @@ func acmixAttention(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
 			coords[(i*w+j)*2+1] = linspace(i, h)
 		}
 	}
-	pe := Conv2d(scope.In("conv_p"), Const(g, tensors.FromFlatDataAndDimensions(coords, 1, h, w, 2)),
+	pe := Conv2d(scope.In("conv_p"), graph.Const(g, tensors.FromFlatDataAndDimensions(coords, 1, h, w, 2)),
 		Conv2dConfig{Out: d, Kernel: 1, Bias: true}) // [1, H, W, d]
 
 	// Attention path.
 	scaling := 1 / math.Sqrt(float64(d))
-	qh := Reshape(MulScalar(q, scaling), b, h, w, 1, n, d)
-	kWin := Reshape(windows(reflectPad(k, pad), ka, h, w), b, h, w, ka*ka, n, d)
-	vWin := Reshape(windows(reflectPad(v, pad), ka, h, w), b, h, w, ka*ka, n, d)
-	peWin := Reshape(windows(reflectPad(pe, pad), ka, h, w), 1, h, w, ka*ka, 1, d)
-	rel := Sub(Reshape(pe, 1, h, w, 1, 1, d), peWin) // p_i − p_j
-	logits := ReduceSum(Mul(qh, Add(kWin, rel)), 5)  // [B, H, W, ka², N]
-	att := Softmax(logits, 3)
-	return Reshape(ReduceSum(Mul(InsertAxes(att, 5), vWin), 3), b, h, w, c)
+	qh := graph.Reshape(graph.MulScalar(q, scaling), b, h, w, 1, n, d)
+	kWin := graph.Reshape(windows(reflectPad(k, pad), ka, h, w), b, h, w, ka*ka, n, d)
+	vWin := graph.Reshape(windows(reflectPad(v, pad), ka, h, w), b, h, w, ka*ka, n, d)
+	peWin := graph.Reshape(windows(reflectPad(pe, pad), ka, h, w), 1, h, w, ka*ka, 1, d)
+	rel := graph.Sub(graph.Reshape(pe, 1, h, w, 1, 1, d), peWin)      // p_i − p_j
+	logits := graph.ReduceSum(graph.Mul(qh, graph.Add(kWin, rel)), 5) // [B, H, W, ka², N]
+	att := graph.Softmax(logits, 3)
+	return graph.Reshape(graph.ReduceSum(graph.Mul(graph.InsertAxes(att, 5), vWin), 3), b, h, w, c)
 }
 
 // acmixConv is ACmix's conv path on the shared projections: the light fully connected layer fc
 // over the 3N maps, then the shift group conv.
-func acmixConv(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
+func acmixConv(scope *model.Scope, q, k, v *graph.Node, cfg ACmixConfig) *graph.Node {
 	g := q.Graph()
 	dims := q.Shape().Dimensions
 	b, h, w := dims[0], dims[1], dims[2]
 	c, n := cfg.Out, cfg.Heads
 	d := c / n
 	kc := cfg.KernelConv
-	feats := Reshape(Stack([]*Node{Reshape(q, b, h, w, n, d), Reshape(k, b, h, w, n, d), Reshape(v, b, h, w, n, d)}, 3),
+	feats := graph.Reshape(graph.Stack([]*graph.Node{graph.Reshape(q, b, h, w, n, d), graph.Reshape(k, b, h, w, n, d), graph.Reshape(v, b, h, w, n, d)}, 3),
 		b, h, w, 3*n, d)
 	maps, groups := kc*kc, d // the code: k² maps shared by the heads, one group per channel position
 	if cfg.FigureFC {
@@ -211,13 +211,13 @@ func acmixConv(scope *model.Scope, q, k, v *Node, cfg ACmixConfig) *Node {
 	}
 	fcWeight := scope.In("fc").WithInitializer(uniformInit(scope, 1/math.Sqrt(float64(3*n)))).
 		VariableWithShape("weight", shapeOf(maps, 3*n, 1, 1)).NodeValue(g)
-	f := DotGeneral(feats, []int{3}, nil, Reshape(fcWeight, maps, 3*n), []int{1}, nil) // [B, H, W, d, maps]
+	f := graph.DotGeneral(feats, []int{3}, nil, graph.Reshape(fcWeight, maps, 3*n), []int{1}, nil) // [B, H, W, d, maps]
 	if cfg.FigureFC {
 		// [B, H, W, d, N, k²] → [B, H, W, N, d, k²]: output channel n·d + c (heads concatenated,
 		// as the attention path's) reads its head's k² maps at position c.
-		f = TransposeAllDims(Reshape(f, b, h, w, d, n, kc*kc), 0, 1, 2, 4, 3, 5)
+		f = graph.TransposeAllDims(graph.Reshape(f, b, h, w, d, n, kc*kc), 0, 1, 2, 4, 3, 5)
 	}
-	f = Reshape(f, b, h, w, c/n*maps)
+	f = graph.Reshape(f, b, h, w, c/n*maps)
 	dep := scope.In("dep_conv")
 	depW := dep.WithInitializer(shiftInit(kc)).VariableWithShape("weight", shapeOf(c, kc*kc, kc, kc)).NodeValue(g)
 	depB := dep.WithInitializer(constInit(0)).VariableWithShape("bias", shapeOf(c)).NodeValue(g)
@@ -234,8 +234,8 @@ func linspace(i, n int) float32 {
 
 // shiftInit makes dep_conv a pure shift: output channel o reads input map t (of its group)
 // at kernel position (t/k, t%k), so the conv path starts as "shift the k² maps and add".
-func shiftInit(k int) func(g *Graph, s shapes.Shape) *Node {
-	return func(g *Graph, s shapes.Shape) *Node {
+func shiftInit(k int) func(g *graph.Graph, s shapes.Shape) *graph.Node {
+	return func(g *graph.Graph, s shapes.Shape) *graph.Node {
 		out := s.Dimensions[0]
 		data := make([]float32, s.Size())
 		for o := range out {
@@ -243,49 +243,49 @@ func shiftInit(k int) func(g *Graph, s shapes.Shape) *Node {
 				data[((o*k*k+t)*k+t/k)*k+t%k] = 1
 			}
 		}
-		return Const(g, tensors.FromFlatDataAndDimensions(data, s.Dimensions...))
+		return graph.Const(g, tensors.FromFlatDataAndDimensions(data, s.Dimensions...))
 	}
 }
 
 // reflectPad pads H and W of [B, H, W, C] by p on each side, mirroring without repeating the
 // edge (PyTorch's ReflectionPad2d).
-func reflectPad(x *Node, p int) *Node {
+func reflectPad(x *graph.Node, p int) *graph.Node {
 	if p == 0 {
 		return x
 	}
 	// Built from single-row slices rather than Reverse, which has no gradient in GoMLX v0.28.
 	for _, axis := range []int{1, 2} {
 		size := x.Shape().Dimensions[axis]
-		parts := make([]*Node, 0, size+2*p)
+		parts := make([]*graph.Node, 0, size+2*p)
 		for i := p; i >= 1; i-- {
-			parts = append(parts, SliceAxis(x, axis, AxisElem(i)))
+			parts = append(parts, graph.SliceAxis(x, axis, graph.AxisElem(i)))
 		}
 		parts = append(parts, x)
 		for i := size - 2; i >= size-1-p; i-- {
-			parts = append(parts, SliceAxis(x, axis, AxisElem(i)))
+			parts = append(parts, graph.SliceAxis(x, axis, graph.AxisElem(i)))
 		}
-		x = Concatenate(parts, axis)
+		x = graph.Concatenate(parts, axis)
 	}
 	return x
 }
 
 // windows gathers, for every output pixel of an already padded [B, H+2p, W+2p, C] map, its
 // k×k neighbourhood: [B, H, W, k², C], window position t = i·k + j (PyTorch's Unfold order).
-func windows(xp *Node, k, h, w int) *Node {
-	parts := make([]*Node, 0, k*k)
+func windows(xp *graph.Node, k, h, w int) *graph.Node {
+	parts := make([]*graph.Node, 0, k*k)
 	for i := range k {
 		for j := range k {
-			parts = append(parts, Slice(xp, AxisRange(), AxisRange(i, i+h), AxisRange(j, j+w), AxisRange()))
+			parts = append(parts, graph.Slice(xp, graph.AxisRange(), graph.AxisRange(i, i+h), graph.AxisRange(j, j+w), graph.AxisRange()))
 		}
 	}
-	return Stack(parts, 3)
+	return graph.Stack(parts, 3)
 }
 
 // ACmixBottleneck is ResNet's bottleneck with the 3×3 conv replaced by ACmix (the authors'
 // ResNet-ACmix); Heads etc. come from acfg, Out is set to the bottleneck width. ACmix here
 // has stride 1, so a stride s > 1 is applied after it as an s×s average pool (ceil mode,
 // padding excluded), keeping the block's output size equal to Bottleneck's.
-func ACmixBottleneck(scope *model.Scope, x *Node, cfg BottleneckConfig, acfg ACmixConfig) *Node {
+func ACmixBottleneck(scope *model.Scope, x *graph.Node, cfg BottleneckConfig, acfg ACmixConfig) *graph.Node {
 	cfg = cfg.withDefaults()
 	width, out := cfg.Width(), cfg.Planes*BottleneckExpansion
 	shortcut := resNetShortcut(scope, x, out, cfg.Stride)
@@ -300,5 +300,5 @@ func ACmixBottleneck(scope *model.Scope, x *Node, cfg BottleneckConfig, acfg ACm
 	y = ReLU(BatchNorm2d(scope.In("bn2"), y, BatchNormConfig{}))
 	y = Conv2d(scope.In("conv3"), y, Conv2dConfig{Out: out, Kernel: 1})
 	y = BatchNorm2d(scope.In("bn3"), y, BatchNormConfig{})
-	return ReLU(Add(y, shortcut))
+	return ReLU(graph.Add(y, shortcut))
 }

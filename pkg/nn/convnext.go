@@ -1,7 +1,7 @@
 package nn
 
 import (
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -33,7 +33,7 @@ type ConvNeXtBlockConfig struct {
 // When the block changes resolution or width, timm's shortcut is a 2×2 average pool
 // (ceil mode, padding left out of the average) and a 1×1 conv "shortcut.conv"; in the
 // standard model blocks keep both, and the downsampling is done between stages instead.
-func ConvNeXtBlock(scope *model.Scope, x *Node, cfg ConvNeXtBlockConfig) *Node {
+func ConvNeXtBlock(scope *model.Scope, x *graph.Node, cfg ConvNeXtBlockConfig) *graph.Node {
 	in := channels(x)
 	out := cfg.Out
 	if out == 0 {
@@ -63,7 +63,7 @@ func ConvNeXtBlock(scope *model.Scope, x *Node, cfg ConvNeXtBlockConfig) *Node {
 			init = 1e-6
 		}
 		gamma := scope.WithInitializer(constInit(init)).VariableWithShape("gamma", shapeOf(out)).NodeValue(g)
-		y = Mul(y, perChannel(gamma, 4))
+		y = graph.Mul(y, perChannel(gamma, 4))
 	}
 	y = DropPath(scope, y, cfg.DropPath)
 
@@ -74,25 +74,25 @@ func ConvNeXtBlock(scope *model.Scope, x *Node, cfg ConvNeXtBlockConfig) *Node {
 	if in != out {
 		shortcut = Conv2d(scope.In("shortcut").In("conv"), shortcut, Conv2dConfig{Out: out, Kernel: 1})
 	}
-	return Add(y, shortcut)
+	return graph.Add(y, shortcut)
 }
 
 // avgPoolCeil is PyTorch's AvgPool2d(k, stride, ceil_mode=True, count_include_pad=False):
 // windows that hang over the bottom/right edge are kept and average only the real pixels.
-func avgPoolCeil(x *Node, k, stride int) *Node {
+func avgPoolCeil(x *graph.Node, k, stride int) *graph.Node {
 	dims := x.Shape().Dimensions
 	var pads [][2]int
 	for _, size := range dims[1:3] {
 		outSize := (size-k+stride-1)/stride + 1 // ceil((size-k)/stride) + 1
 		pads = append(pads, [2]int{0, max((outSize-1)*stride+k-size, 0)})
 	}
-	return MeanPool(x).Window(k).Strides(stride).PaddingPerDim(pads).Done()
+	return graph.MeanPool(x).Window(k).Strides(stride).PaddingPerDim(pads).Done()
 }
 
 // ConvNeXtStem is the "patchify" stem: a Patch×Patch conv with stride Patch (non-overlapping
 // patches, as in ViT/Swin, instead of ResNet's 7×7 stride-2 conv + max-pool) followed by a
 // LayerNorm; timm names them stem.0 and stem.1 (scope should be "stem").
-func ConvNeXtStem(scope *model.Scope, x *Node, out, patch int) *Node {
+func ConvNeXtStem(scope *model.Scope, x *graph.Node, out, patch int) *graph.Node {
 	y := Conv2d(scope.In("0"), x, Conv2dConfig{Out: out, Kernel: patch, Stride: patch, Bias: true})
 	return LayerNorm(scope.In("1"), y, convNeXtLNEps)
 }
@@ -100,7 +100,7 @@ func ConvNeXtStem(scope *model.Scope, x *Node, out, patch int) *Node {
 // ConvNeXtDownsample is the separate downsampling layer between stages: LayerNorm then a 2×2
 // stride-2 conv (downsample.0, downsample.1). The paper adds the LayerNorm because training
 // diverged without a norm where the resolution changes.
-func ConvNeXtDownsample(scope *model.Scope, x *Node, out, stride int) *Node {
+func ConvNeXtDownsample(scope *model.Scope, x *graph.Node, out, stride int) *graph.Node {
 	y := LayerNorm(scope.In("0"), x, convNeXtLNEps)
 	k := 1
 	if stride > 1 {
@@ -123,7 +123,7 @@ type ConvNeXtStageConfig struct {
 
 // ConvNeXtStage is timm's ConvNeXtStage: downsample (when the stride or width changes) then
 // blocks.0 … blocks.Depth-1.
-func ConvNeXtStage(scope *model.Scope, x *Node, cfg ConvNeXtStageConfig) *Node {
+func ConvNeXtStage(scope *model.Scope, x *graph.Node, cfg ConvNeXtStageConfig) *graph.Node {
 	stride := max(cfg.Stride, 1)
 	if stride > 1 || channels(x) != cfg.Out {
 		x = ConvNeXtDownsample(scope.In("downsample"), x, cfg.Out, stride)
@@ -195,7 +195,7 @@ func ConvNeXtTiny64() ConvNeXtConfig {
 // pool, head.norm LayerNorm, head.fc), giving logits [B, NumClasses]; input is
 // [B, H, W, InChannels].
 func ConvNeXt(cfg ConvNeXtConfig) ModelFn {
-	return func(scope *model.Scope, x *Node) *Node {
+	return func(scope *model.Scope, x *graph.Node) *graph.Node {
 		x = ConvNeXtStem(scope.In("stem"), x, cfg.Dims[0], cfg.PatchSize)
 		rates := DropPathRates(cfg.DropPathRate, cfg.Depths...)
 		stages := scope.In("stages")

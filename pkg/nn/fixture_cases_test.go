@@ -188,3 +188,35 @@ func TestEveryFixtureHasACase(t *testing.T) {
 		}
 	}
 }
+
+// TestPresetsMatchTimmCounts builds every preset that has a timm counterpart and compares its
+// trainable parameter count with timm's (counts.json, written by the family's fixture script
+// from timm's constructor with the same arguments, or timm.create_model for the named models).
+func TestPresetsMatchTimmCounts(t *testing.T) {
+	for _, c := range []struct {
+		family, name string // the counts.json file and key
+		fn           ModelFn
+		input        []int
+	}{
+		{"vit", "ViTTiny28", ViT(ViTTiny28()), []int{1, 28, 28, 1}},
+		{"vit", "ViTTiny64", ViT(ViTTiny64()), []int{1, 64, 64, 3}},
+		{"vit", "vit_base_patch16_224", ViT(ViTBase224()), []int{1, 224, 224, 3}},
+		{"swin", "SwinTiny28", Swin(SwinTiny28()), []int{1, 28, 28, 1}},
+		{"swin", "SwinTiny64", Swin(SwinTiny64()), []int{1, 64, 64, 3}},
+		{"swin", "swin_tiny_patch4_window7_224", Swin(SwinTiny224()), []int{1, 224, 224, 3}},
+		{"poolformer", "PoolFormerTiny28", PoolFormer(PoolFormerTiny28()), []int{1, 28, 28, 1}},
+		{"poolformer", "PoolFormerTiny64", PoolFormer(PoolFormerTiny64()), []int{1, 64, 64, 3}},
+		{"poolformer", "poolformer_s12", PoolFormer(PoolFormerS12()), []int{1, 224, 224, 3}},
+	} {
+		want, ok := presetCounts(t, c.family)[c.name]
+		if !ok {
+			t.Errorf("%s/counts.json has no %s", c.family, c.name)
+			continue
+		}
+		if got := buildCount(t, c.fn, c.input...); got != want {
+			t.Errorf("%s: %d parameters, timm has %d", c.name, got, want)
+		} else {
+			t.Logf("%s: %d parameters (= timm)", c.name, got)
+		}
+	}
+}

@@ -27,7 +27,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -92,39 +92,39 @@ func TimmPadding(kernel, stride, dilation int) int {
 // segmentation heads diverge; weights loaded from timm do not depend on it.)
 func heNormal(scope *model.Scope, fanIn int) model.VariableInitializer {
 	std := math.Sqrt(2.0 / float64(max(fanIn, 1)))
-	return func(g *Graph, shape shapes.Shape) *Node {
-		return MulScalar(scope.RandomNormal(g, shape), std)
+	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+		return graph.MulScalar(scope.RandomNormal(g, shape), std)
 	}
 }
 
 // uniformInit draws from U(-bound, bound), PyTorch's default for nn.Linear (bound = 1/sqrt(fan_in)).
 func uniformInit(scope *model.Scope, bound float64) model.VariableInitializer {
-	return func(g *Graph, shape shapes.Shape) *Node {
+	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
 		u := scope.RandomUniform(g, shape) // [0, 1)
-		return AddScalar(MulScalar(u, 2*bound), -bound)
+		return graph.AddScalar(graph.MulScalar(u, 2*bound), -bound)
 	}
 }
 
 func constInit(v float64) model.VariableInitializer {
-	return func(g *Graph, shape shapes.Shape) *Node {
-		return BroadcastToShape(Scalar(g, shape.DType, v), shape)
+	return func(g *graph.Graph, shape shapes.Shape) *graph.Node {
+		return graph.BroadcastToShape(graph.Scalar(g, shape.DType, v), shape)
 	}
 }
 
 // perChannel reshapes a [C] vector to [1, ..., 1, C] so it broadcasts over the last axis of a
 // rank-`rank` tensor (GoMLX broadcasts only between operands of equal rank).
-func perChannel(v *Node, rank int) *Node {
-	return ExpandLeftToRank(v, rank)
+func perChannel(v *graph.Node, rank int) *graph.Node {
+	return graph.ExpandLeftToRank(v, rank)
 }
 
 // channels returns the size of x's last axis, the channel axis in this package.
-func channels(x *Node) int {
+func channels(x *graph.Node) int {
 	return x.Shape().Dimensions[x.Rank()-1]
 }
 
 // Conv2d applies a 2D convolution to x [B, H, W, Cin], creating in scope the variables
 // "weight" [Out, Cin/Groups, K, K] and, with Bias, "bias" [Out]. It returns [B, H', W', Out].
-func Conv2d(scope *model.Scope, x *Node, cfg Conv2dConfig) *Node {
+func Conv2d(scope *model.Scope, x *graph.Node, cfg Conv2dConfig) *graph.Node {
 	cfg = cfg.withDefaults()
 	if x.Rank() != 4 {
 		exceptions.Panicf("nn.Conv2d(%s): x must be [B, H, W, C], got %s", scope.Scope(), x.Shape())
@@ -137,7 +137,7 @@ func Conv2d(scope *model.Scope, x *Node, cfg Conv2dConfig) *Node {
 	wShape := shapes.Make(DType, cfg.Out, in/cfg.Groups, cfg.Kernel, cfg.Kernel)
 	w := scope.WithInitializer(heNormal(scope, in/cfg.Groups*cfg.Kernel*cfg.Kernel)).
 		VariableWithShape("weight", wShape).NodeValue(g)
-	var b *Node
+	var b *graph.Node
 	if cfg.Bias {
 		fanIn := in / cfg.Groups * cfg.Kernel * cfg.Kernel
 		b = scope.WithInitializer(uniformInit(scope, 1/math.Sqrt(float64(fanIn)))).
@@ -150,27 +150,27 @@ func Conv2d(scope *model.Scope, x *Node, cfg Conv2dConfig) *Node {
 // optional bias [Out] (nil for none), using cfg's Stride, Padding, Dilation and Groups (Out,
 // Kernel and Bias are taken from the tensors). It is the parameter-free form used to run fused
 // or hand-built kernels, e.g. RepVGG's re-parameterized 3×3.
-func Conv2dApply(x, weight, bias *Node, cfg Conv2dConfig) *Node {
+func Conv2dApply(x, weight, bias *graph.Node, cfg Conv2dConfig) *graph.Node {
 	cfg = cfg.withDefaults()
 	p := cfg.Padding
-	y := ConvGeneral(x, weight, nhwcOIHW,
+	y := graph.ConvGeneral(x, weight, nhwcOIHW,
 		[]int{cfg.Stride, cfg.Stride}, [][2]int{{p, p}, {p, p}}, nil,
 		[]int{cfg.Dilation, cfg.Dilation}, cfg.Groups, 1)
 	if bias != nil {
-		y = Add(y, perChannel(bias, 4))
+		y = graph.Add(y, perChannel(bias, 4))
 	}
 	return y
 }
 
 // Linear applies y = x Wᵀ + b over the last axis of x (any rank), creating "weight" [out, in]
 // and, with bias, "bias" [out] in scope (PyTorch's nn.Linear layout and initialization).
-func Linear(scope *model.Scope, x *Node, out int, bias bool) *Node {
+func Linear(scope *model.Scope, x *graph.Node, out int, bias bool) *graph.Node {
 	in := channels(x)
 	g := x.Graph()
 	bound := 1 / math.Sqrt(float64(in))
 	w := scope.WithInitializer(uniformInit(scope, bound)).
 		VariableWithShape("weight", shapes.Make(DType, out, in)).NodeValue(g)
-	var b *Node
+	var b *graph.Node
 	if bias {
 		b = scope.WithInitializer(uniformInit(scope, bound)).
 			VariableWithShape("bias", shapes.Make(DType, out)).NodeValue(g)
@@ -181,10 +181,10 @@ func Linear(scope *model.Scope, x *Node, out int, bias bool) *Node {
 // LinearApply computes x Wᵀ + b for a given weight [out, in] and optional bias [out] (nil for
 // none), contracting x's last axis with the weight's axis 1 so the [out, in] layout is used
 // as stored.
-func LinearApply(x, weight, bias *Node) *Node {
-	y := DotGeneral(x, []int{x.Rank() - 1}, nil, weight, []int{1}, nil)
+func LinearApply(x, weight, bias *graph.Node) *graph.Node {
+	y := graph.DotGeneral(x, []int{x.Rank() - 1}, nil, weight, []int{1}, nil)
 	if bias != nil {
-		y = Add(y, perChannel(bias, y.Rank()))
+		y = graph.Add(y, perChannel(bias, y.Rank()))
 	}
 	return y
 }
@@ -204,7 +204,7 @@ type BatchNormConfig struct {
 // lets gradients flow through them, and updates the running statistics with the unbiased
 // variance, exactly as PyTorch does; in eval mode it uses the running statistics. x may be
 // any rank ≥ 2 with channels last.
-func BatchNorm2d(scope *model.Scope, x *Node, cfg BatchNormConfig) *Node {
+func BatchNorm2d(scope *model.Scope, x *graph.Node, cfg BatchNormConfig) *graph.Node {
 	if cfg.Eps == 0 {
 		cfg.Eps = 1e-5
 	}
@@ -219,7 +219,7 @@ func BatchNorm2d(scope *model.Scope, x *Node, cfg BatchNormConfig) *Node {
 	meanVar := scope.WithInitializer(constInit(0)).VariableWithShape("running_mean", vs).SetTrainable(false)
 	varVar := scope.WithInitializer(constInit(1)).VariableWithShape("running_var", vs).SetTrainable(false)
 
-	var mean, variance *Node
+	var mean, variance *graph.Node
 	if scope.IsTraining(g) {
 		axes := make([]int, x.Rank()-1)
 		n := 1
@@ -227,15 +227,15 @@ func BatchNorm2d(scope *model.Scope, x *Node, cfg BatchNormConfig) *Node {
 			axes[i] = i
 			n *= x.Shape().Dimensions[i]
 		}
-		mean = ReduceMean(x, axes...)
-		variance = ReduceMean(Square(Sub(x, perChannel(mean, x.Rank()))), axes...)
+		mean = graph.ReduceMean(x, axes...)
+		variance = graph.ReduceMean(graph.Square(graph.Sub(x, perChannel(mean, x.Rank()))), axes...)
 		m := cfg.Momentum
 		unbiased := variance
 		if n > 1 {
-			unbiased = MulScalar(variance, float64(n)/float64(n-1))
+			unbiased = graph.MulScalar(variance, float64(n)/float64(n-1))
 		}
-		meanVar.SetNodeValue(StopGradient(Add(MulScalar(meanVar.NodeValue(g), 1-m), MulScalar(mean, m))))
-		varVar.SetNodeValue(StopGradient(Add(MulScalar(varVar.NodeValue(g), 1-m), MulScalar(unbiased, m))))
+		meanVar.SetNodeValue(graph.StopGradient(graph.Add(graph.MulScalar(meanVar.NodeValue(g), 1-m), graph.MulScalar(mean, m))))
+		varVar.SetNodeValue(graph.StopGradient(graph.Add(graph.MulScalar(varVar.NodeValue(g), 1-m), graph.MulScalar(unbiased, m))))
 	} else {
 		mean = meanVar.NodeValue(g)
 		variance = varVar.NodeValue(g)
@@ -246,33 +246,33 @@ func BatchNorm2d(scope *model.Scope, x *Node, cfg BatchNormConfig) *Node {
 // BatchNormApply computes γ·(x−μ)/√(σ²+eps)+β with per-channel [C] vectors broadcast over the
 // last axis of x. It is also what RepVGG's fusion folds into a conv. (Division by Sqrt rather
 // than GoMLX's Rsqrt, which has no gradient in v0.28.)
-func BatchNormApply(x, gamma, beta, mean, variance *Node, eps float64) *Node {
+func BatchNormApply(x, gamma, beta, mean, variance *graph.Node, eps float64) *graph.Node {
 	r := x.Rank()
-	scale := perChannel(Div(gamma, Sqrt(AddScalar(variance, eps))), r)
-	return Add(Mul(Sub(x, perChannel(mean, r)), scale), perChannel(beta, r))
+	scale := perChannel(graph.Div(gamma, graph.Sqrt(graph.AddScalar(variance, eps))), r)
+	return graph.Add(graph.Mul(graph.Sub(x, perChannel(mean, r)), scale), perChannel(beta, r))
 }
 
 // LayerNorm normalizes x over its last axis (biased variance), with learned "weight" (ones)
 // and "bias" (zeros) [C]. On channels-last images this is also timm's LayerNorm2d, the
 // channels-first LayerNorm ConvNeXt uses in its stem and downsampling layers.
-func LayerNorm(scope *model.Scope, x *Node, eps float64) *Node {
+func LayerNorm(scope *model.Scope, x *graph.Node, eps float64) *graph.Node {
 	g := x.Graph()
 	c := channels(x)
 	vs := shapes.Make(DType, c)
 	gamma := scope.WithInitializer(constInit(1)).VariableWithShape("weight", vs).NodeValue(g)
 	beta := scope.WithInitializer(constInit(0)).VariableWithShape("bias", vs).NodeValue(g)
 	last := x.Rank() - 1
-	mean := ReduceAndKeep(x, ReduceMean, last)
-	centered := Sub(x, mean)
-	variance := ReduceAndKeep(Square(centered), ReduceMean, last)
+	mean := graph.ReduceAndKeep(x, graph.ReduceMean, last)
+	centered := graph.Sub(x, mean)
+	variance := graph.ReduceAndKeep(graph.Square(centered), graph.ReduceMean, last)
 	r := x.Rank()
-	return Add(Mul(Div(centered, Sqrt(AddScalar(variance, eps))), perChannel(gamma, r)), perChannel(beta, r))
+	return graph.Add(graph.Mul(graph.Div(centered, graph.Sqrt(graph.AddScalar(variance, eps))), perChannel(gamma, r)), perChannel(beta, r))
 }
 
 // GroupNorm splits the channels (last axis) of x [B, ..., C] into groups and normalizes each
 // group over all its positions and channels, as PyTorch's nn.GroupNorm; "weight" and "bias"
 // are per channel [C]. GroupNorm(1, C) normalizes over C, H and W together (PoolFormer).
-func GroupNorm(scope *model.Scope, x *Node, groups int, eps float64) *Node {
+func GroupNorm(scope *model.Scope, x *graph.Node, groups int, eps float64) *graph.Node {
 	g := x.Graph()
 	dims := x.Shape().Dimensions
 	c := dims[len(dims)-1]
@@ -284,38 +284,38 @@ func GroupNorm(scope *model.Scope, x *Node, groups int, eps float64) *Node {
 	beta := scope.WithInitializer(constInit(0)).VariableWithShape("bias", vs).NodeValue(g)
 	// [B, positions..., groups, C/groups]: reduce everything but batch and group.
 	gdims := append(append([]int{}, dims[:len(dims)-1]...), groups, c/groups)
-	xg := Reshape(x, gdims...)
+	xg := graph.Reshape(x, gdims...)
 	var axes []int
 	for i := 1; i < len(gdims); i++ {
 		if i != len(gdims)-2 {
 			axes = append(axes, i)
 		}
 	}
-	mean := ReduceAndKeep(xg, ReduceMean, axes...)
-	centered := Sub(xg, mean)
-	variance := ReduceAndKeep(Square(centered), ReduceMean, axes...)
-	y := Reshape(Div(centered, Sqrt(AddScalar(variance, eps))), dims...)
-	return Add(Mul(y, perChannel(gamma, len(dims))), perChannel(beta, len(dims)))
+	mean := graph.ReduceAndKeep(xg, graph.ReduceMean, axes...)
+	centered := graph.Sub(xg, mean)
+	variance := graph.ReduceAndKeep(graph.Square(centered), graph.ReduceMean, axes...)
+	y := graph.Reshape(graph.Div(centered, graph.Sqrt(graph.AddScalar(variance, eps))), dims...)
+	return graph.Add(graph.Mul(y, perChannel(gamma, len(dims))), perChannel(beta, len(dims)))
 }
 
 // GELU is the exact Gaussian error linear unit x·Φ(x) = x/2·(1+erf(x/√2)), the form timm
 // uses (nn.GELU default).
-func GELU(x *Node) *Node {
-	return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+func GELU(x *graph.Node) *graph.Node {
+	return graph.Mul(graph.MulScalar(x, 0.5), graph.OnePlus(graph.Erf(graph.MulScalar(x, 1/math.Sqrt2))))
 }
 
 // GELUTanh is the tanh approximation of GELU (nn.GELU(approximate="tanh")), kept to show
 // the difference from the exact form.
-func GELUTanh(x *Node) *Node {
-	inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
-	return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+func GELUTanh(x *graph.Node) *graph.Node {
+	inner := graph.MulScalar(graph.Add(x, graph.MulScalar(graph.Mul(graph.Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
+	return graph.Mul(graph.MulScalar(x, 0.5), graph.OnePlus(graph.Tanh(inner)))
 }
 
 // ReLU is max(x, 0).
-func ReLU(x *Node) *Node { return Max(x, ZerosLike(x)) }
+func ReLU(x *graph.Node) *graph.Node { return graph.Max(x, graph.ZerosLike(x)) }
 
 // SiLU (swish) is x·σ(x).
-func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+func SiLU(x *graph.Node) *graph.Node { return graph.Mul(x, graph.Sigmoid(x)) }
 
 // Activation names an elementwise nonlinearity so configs can choose one by name.
 type Activation string
@@ -333,7 +333,7 @@ const (
 
 // Apply applies the named activation; it panics (GoMLX's graph-building convention) on an
 // unknown name. The empty name is the identity.
-func (a Activation) Apply(x *Node) *Node {
+func (a Activation) Apply(x *graph.Node) *graph.Node {
 	switch a {
 	case ActReLU:
 		return ReLU(x)
@@ -344,9 +344,9 @@ func (a Activation) Apply(x *Node) *Node {
 	case ActSiLU:
 		return SiLU(x)
 	case ActSigmoid:
-		return Sigmoid(x)
+		return graph.Sigmoid(x)
 	case ActTanh:
-		return Tanh(x)
+		return graph.Tanh(x)
 	case ActIdentity, "":
 		return x
 	}
@@ -355,30 +355,30 @@ func (a Activation) Apply(x *Node) *Node {
 
 // MaxPool2d is PyTorch's MaxPool2d(kernel, stride, padding) on [B, H, W, C]; padded positions
 // never win (they count as -inf). The pure-Go backend has no gradient for it.
-func MaxPool2d(x *Node, kernel, stride, padding int) *Node {
-	return MaxPool(x).Window(kernel).Strides(stride).
+func MaxPool2d(x *graph.Node, kernel, stride, padding int) *graph.Node {
+	return graph.MaxPool(x).Window(kernel).Strides(stride).
 		PaddingPerDim([][2]int{{padding, padding}, {padding, padding}}).Done()
 }
 
 // AvgPool2d is PyTorch's AvgPool2d(kernel, stride, padding) on [B, H, W, C]. With
 // countIncludePad false the padded zeros are left out of each average (what PoolFormer uses);
 // with true they count, PyTorch's default.
-func AvgPool2d(x *Node, kernel, stride, padding int, countIncludePad bool) *Node {
+func AvgPool2d(x *graph.Node, kernel, stride, padding int, countIncludePad bool) *graph.Node {
 	if padding == 0 {
-		return MeanPool(x).Window(kernel).Strides(stride).NoPadding().Done()
+		return graph.MeanPool(x).Window(kernel).Strides(stride).NoPadding().Done()
 	}
 	if !countIncludePad {
-		return MeanPool(x).Window(kernel).Strides(stride).
+		return graph.MeanPool(x).Window(kernel).Strides(stride).
 			PaddingPerDim([][2]int{{padding, padding}, {padding, padding}}).Done()
 	}
-	sum := SumPool(x).Window(kernel).Strides(stride).
+	sum := graph.SumPool(x).Window(kernel).Strides(stride).
 		PaddingPerDim([][2]int{{padding, padding}, {padding, padding}}).Done()
-	return DivScalar(sum, float64(kernel*kernel))
+	return graph.DivScalar(sum, float64(kernel*kernel))
 }
 
 // GlobalAvgPool2d averages [B, H, W, C] over H and W, giving [B, C].
-func GlobalAvgPool2d(x *Node) *Node {
-	return ReduceMean(x, 1, 2)
+func GlobalAvgPool2d(x *graph.Node) *graph.Node {
+	return graph.ReduceMean(x, 1, 2)
 }
 
 // shapeOf is a float32 shape of the given dimensions.
@@ -387,14 +387,14 @@ func shapeOf(dims ...int) shapes.Shape { return shapes.Make(DType, dims...) }
 // PadHW pads the spatial axes 1 and 2 of [B, H, W, C] with `value`, by top/bottom rows and
 // left/right columns. It concatenates constant blocks instead of using GoMLX's Pad op, which
 // has no gradient in v0.28, so padding inside trained graphs works on every backend.
-func PadHW(x *Node, value float64, top, bottom, left, right int) *Node {
+func PadHW(x *graph.Node, value float64, top, bottom, left, right int) *graph.Node {
 	g := x.Graph()
 	d := x.Shape().Dimensions
-	block := func(h, w int) *Node {
-		return BroadcastToDims(Scalar(g, x.DType(), value), d[0], h, w, d[3])
+	block := func(h, w int) *graph.Node {
+		return graph.BroadcastToDims(graph.Scalar(g, x.DType(), value), d[0], h, w, d[3])
 	}
 	if top > 0 || bottom > 0 {
-		parts := []*Node{}
+		parts := []*graph.Node{}
 		if top > 0 {
 			parts = append(parts, block(top, d[2]))
 		}
@@ -402,11 +402,11 @@ func PadHW(x *Node, value float64, top, bottom, left, right int) *Node {
 		if bottom > 0 {
 			parts = append(parts, block(bottom, d[2]))
 		}
-		x = Concatenate(parts, 1)
+		x = graph.Concatenate(parts, 1)
 	}
 	if left > 0 || right > 0 {
 		h := x.Shape().Dimensions[1]
-		parts := []*Node{}
+		parts := []*graph.Node{}
 		if left > 0 {
 			parts = append(parts, block(h, left))
 		}
@@ -414,7 +414,7 @@ func PadHW(x *Node, value float64, top, bottom, left, right int) *Node {
 		if right > 0 {
 			parts = append(parts, block(h, right))
 		}
-		x = Concatenate(parts, 2)
+		x = graph.Concatenate(parts, 2)
 	}
 	return x
 }

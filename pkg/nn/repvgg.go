@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
@@ -46,7 +46,7 @@ func (c RepVGGBlockConfig) hasIdentity(in int) bool {
 // branch only when shapes allow), or ReLU(conv3×3'(x) + b') once fused (cfg.Fused). Every
 // branch is linear in x in eval mode, so the three collapse into one 3×3 conv: the network
 // trains like a ResNet (multi-branch) and runs like a VGG (one conv per layer).
-func RepVGGBlock(scope *model.Scope, x *Node, cfg RepVGGBlockConfig) *Node {
+func RepVGGBlock(scope *model.Scope, x *graph.Node, cfg RepVGGBlockConfig) *graph.Node {
 	cfg = cfg.withDefaults()
 	if cfg.Fused {
 		y := Conv2d(scope.In("reparam_conv"), x, Conv2dConfig{Out: cfg.Out, Kernel: 3, Stride: cfg.Stride,
@@ -62,18 +62,18 @@ func RepVGGBlock(scope *model.Scope, x *Node, cfg RepVGGBlockConfig) *Node {
 	}
 	one := scope.In("conv_1x1")
 	z := Conv2d(one.In("conv"), x, Conv2dConfig{Out: cfg.Out, Kernel: 1, Stride: cfg.Stride, Groups: cfg.Groups})
-	y = Add(y, BatchNorm2d(one.In("bn"), z, BatchNormConfig{Eps: repVGGBNEps}))
+	y = graph.Add(y, BatchNorm2d(one.In("bn"), z, BatchNormConfig{Eps: repVGGBNEps}))
 	if cfg.hasIdentity(in) {
-		y = Add(y, BatchNorm2d(scope.In("identity"), x, BatchNormConfig{Eps: repVGGBNEps}))
+		y = graph.Add(y, BatchNorm2d(scope.In("identity"), x, BatchNormConfig{Eps: repVGGBNEps}))
 	}
 	return ReLU(y)
 }
 
 // foldBN folds an eval-mode BN into the conv before it: W·γ/σ and β − μ·γ/σ, σ = √(var+eps).
-func foldBN(w *Node, bn bnParams) (*Node, *Node) {
-	t := Div(bn.gamma, Sqrt(AddScalar(bn.variance, repVGGBNEps))) // [Out]
-	wf := Mul(w, Reshape(t, -1, 1, 1, 1))
-	return wf, Sub(bn.beta, Mul(bn.mean, t))
+func foldBN(w *graph.Node, bn bnParams) (*graph.Node, *graph.Node) {
+	t := graph.Div(bn.gamma, graph.Sqrt(graph.AddScalar(bn.variance, repVGGBNEps))) // [Out]
+	wf := graph.Mul(w, graph.Reshape(t, -1, 1, 1, 1))
+	return wf, graph.Sub(bn.beta, graph.Mul(bn.mean, t))
 }
 
 // RepVGGFusedKernel computes, as graph ops over the block's branch variables in scope, the
@@ -81,7 +81,7 @@ func foldBN(w *Node, bn bnParams) (*Node, *Node) {
 // mode (Sec. 3.3): each BN is folded into its conv, the 1×1 kernel is zero-padded to 3×3
 // (its value sits at the centre), and the identity becomes a 3×3 kernel with a 1 at the
 // centre of channel i → i; the three kernels and biases are summed.
-func RepVGGFusedKernel(scope *model.Scope, g *Graph, in int, cfg RepVGGBlockConfig) (kernel, bias *Node) {
+func RepVGGFusedKernel(scope *model.Scope, g *graph.Graph, in int, cfg RepVGGBlockConfig) (kernel, bias *graph.Node) {
 	cfg = cfg.withDefaults()
 	inPerGroup := in / cfg.Groups
 	kxk, one := scope.In("conv_kxk"), scope.In("conv_1x1")
@@ -92,17 +92,17 @@ func RepVGGFusedKernel(scope *model.Scope, g *Graph, in int, cfg RepVGGBlockConf
 	}
 	w1 := convWeight(one.In("conv"), g, cfg.Out, inPerGroup, 1)
 	k1, b1 := foldBN(w1, getBN(one.In("bn"), g, cfg.Out))
-	k1 = Pad(k1, ScalarZero(g, DType), compute.PadAxis{}, compute.PadAxis{},
+	k1 = graph.Pad(k1, graph.ScalarZero(g, DType), compute.PadAxis{}, compute.PadAxis{},
 		compute.PadAxis{Start: 1, End: 1}, compute.PadAxis{Start: 1, End: 1})
-	kernel, bias = Add(kernel, k1), Add(bias, b1)
+	kernel, bias = graph.Add(kernel, k1), graph.Add(bias, b1)
 	if cfg.hasIdentity(in) {
 		id := make([]float32, cfg.Out*inPerGroup*9)
 		for i := range cfg.Out {
 			id[(i*inPerGroup+i%inPerGroup)*9+4] = 1 // centre of the 3×3
 		}
-		idKernel := Const(g, tensors.FromFlatDataAndDimensions(id, cfg.Out, inPerGroup, 3, 3))
+		idKernel := graph.Const(g, tensors.FromFlatDataAndDimensions(id, cfg.Out, inPerGroup, 3, 3))
 		ki, bi := foldBN(idKernel, getBN(scope.In("identity"), g, cfg.Out))
-		kernel, bias = Add(kernel, ki), Add(bias, bi)
+		kernel, bias = graph.Add(kernel, ki), graph.Add(bias, bi)
 	}
 	return kernel, bias
 }
@@ -135,9 +135,9 @@ func RepVGGReparameterize(backend compute.Backend, store *model.Store, scopePath
 		}
 	}
 	scope := store.Scope(scopePath)
-	outs, err := model.ExecOnceN(backend, store, func(_ *model.Scope, g *Graph) []*Node {
+	outs, err := model.ExecOnceN(backend, store, func(_ *model.Scope, g *graph.Graph) []*graph.Node {
 		k, b := RepVGGFusedKernel(scope.ResetVisited(), g, in, cfg)
-		return []*Node{k, b}
+		return []*graph.Node{k, b}
 	})
 	if err != nil {
 		return fmt.Errorf("reparameterize RepVGG block %s: %w", scopePath, err)
@@ -208,7 +208,7 @@ func (cfg RepVGGNetConfig) Blocks() (paths []string, ins []int, cfgs []RepVGGBlo
 // RepVGGNet returns the model function for cfg (input [B, H, W, InChannels], logits
 // [B, NumClasses]). Variables are stem, stages.i.j and head.fc.
 func RepVGGNet(cfg RepVGGNetConfig) ModelFn {
-	return func(scope *model.Scope, x *Node) *Node {
+	return func(scope *model.Scope, x *graph.Node) *graph.Node {
 		_, _, cfgs := cfg.blocks()
 		x = RepVGGBlock(scope.In("stem"), x, cfgs[0])
 		stages := scope.In("stages")

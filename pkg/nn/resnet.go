@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -28,7 +28,7 @@ type BasicBlockConfig struct {
 // BasicBlock is y = ReLU(BN(conv3×3(ReLU(BN(conv3×3_stride(x))))) + shortcut(x)), where the
 // shortcut is the identity, or a 1×1 stride-s conv + BN when the stride or channel count
 // changes ("projection shortcut", option B of the paper).
-func BasicBlock(scope *model.Scope, x *Node, cfg BasicBlockConfig) *Node {
+func BasicBlock(scope *model.Scope, x *graph.Node, cfg BasicBlockConfig) *graph.Node {
 	if cfg.PreAct || cfg.NoShortcut {
 		return basicBlockVariant(scope, x, cfg)
 	}
@@ -38,13 +38,13 @@ func BasicBlock(scope *model.Scope, x *Node, cfg BasicBlockConfig) *Node {
 	y = ReLU(BatchNorm2d(scope.In("bn1"), y, BatchNormConfig{}))
 	y = Conv2d(scope.In("conv2"), y, Conv2dConfig{Out: cfg.Planes, Kernel: 3, Padding: 1})
 	y = BatchNorm2d(scope.In("bn2"), y, BatchNormConfig{})
-	return ReLU(Add(y, shortcut))
+	return ReLU(graph.Add(y, shortcut))
 }
 
 // resNetShortcut returns x, or the projection downsample.0 (1×1 conv, stride) +
 // downsample.1 (BN) when the block changes the resolution or the channel count. The 1×1
 // conv with stride 2 samples every other pixel: the notes' "skip connection 1×1, stride 2".
-func resNetShortcut(scope *model.Scope, x *Node, out, stride int) *Node {
+func resNetShortcut(scope *model.Scope, x *graph.Node, out, stride int) *graph.Node {
 	if stride == 1 && channels(x) == out {
 		return x
 	}
@@ -85,7 +85,7 @@ func (c BottleneckConfig) Width() int {
 // wide, middle narrow": the 3×3 runs on Width channels, which cuts its cost. With
 // Cardinality > 1 the 3×3 is a grouped convolution, which is ResNeXt's block (Fig. 3c); see
 // ResNeXtBranches for the equivalent multi-branch forms (Fig. 3a, 3b).
-func Bottleneck(scope *model.Scope, x *Node, cfg BottleneckConfig) *Node {
+func Bottleneck(scope *model.Scope, x *graph.Node, cfg BottleneckConfig) *graph.Node {
 	cfg = cfg.withDefaults()
 	width, out := cfg.Width(), cfg.Planes*BottleneckExpansion
 	shortcut := resNetShortcut(scope, x, out, cfg.Stride)
@@ -95,7 +95,7 @@ func Bottleneck(scope *model.Scope, x *Node, cfg BottleneckConfig) *Node {
 	y = ReLU(BatchNorm2d(scope.In("bn2"), y, BatchNormConfig{}))
 	y = Conv2d(scope.In("conv3"), y, Conv2dConfig{Out: out, Kernel: 1})
 	y = BatchNorm2d(scope.In("bn3"), y, BatchNormConfig{})
-	return ReLU(Add(y, shortcut))
+	return ReLU(graph.Add(y, shortcut))
 }
 
 // ResNeXtForm selects one of the equivalent ResNeXt block forms of the paper's Fig. 3.
@@ -128,11 +128,11 @@ func (f ResNeXtForm) String() string {
 
 // bnParams reads (creating if needed) a BatchNorm2d's four vectors under scope, with the same
 // names and initial values as BatchNorm2d.
-type bnParams struct{ gamma, beta, mean, variance *Node }
+type bnParams struct{ gamma, beta, mean, variance *graph.Node }
 
-func getBN(scope *model.Scope, g *Graph, c int) bnParams {
+func getBN(scope *model.Scope, g *graph.Graph, c int) bnParams {
 	vs := []int{c}
-	get := func(name string, init float64, trainable bool) *Node {
+	get := func(name string, init float64, trainable bool) *graph.Node {
 		v := scope.WithInitializer(constInit(init)).VariableWithShape(name, shapeOf(vs...))
 		if !trainable {
 			v.SetTrainable(false)
@@ -145,13 +145,13 @@ func getBN(scope *model.Scope, g *Graph, c int) bnParams {
 // applySlice normalizes x, which holds channels [lo, hi) of the BN's input, with those
 // channels' parameters. In training mode it uses x's batch statistics (exact, since BN is per
 // channel) but, unlike BatchNorm2d, does not update the running statistics.
-func (p bnParams) applySlice(scope *model.Scope, x *Node, lo, hi int) *Node {
-	sl := func(v *Node) *Node { return Slice(v, AxisRange(lo, hi)) }
+func (p bnParams) applySlice(scope *model.Scope, x *graph.Node, lo, hi int) *graph.Node {
+	sl := func(v *graph.Node) *graph.Node { return graph.Slice(v, graph.AxisRange(lo, hi)) }
 	mean, variance := sl(p.mean), sl(p.variance)
 	if scope.IsTraining(x.Graph()) {
 		axes := []int{0, 1, 2}
-		mean = ReduceMean(x, axes...)
-		variance = ReduceMean(Square(Sub(x, perChannel(mean, 4))), axes...)
+		mean = graph.ReduceMean(x, axes...)
+		variance = graph.ReduceMean(graph.Square(graph.Sub(x, perChannel(mean, 4))), axes...)
 	}
 	return BatchNormApply(x, sl(p.gamma), sl(p.beta), mean, variance, 1e-5)
 }
@@ -162,7 +162,7 @@ func (p bnParams) applySlice(scope *model.Scope, x *Node, lo, hi int) *Node {
 // asserts it numerically. Path i owns channels [i·d, (i+1)·d) of the middle, d =
 // Width/Cardinality; its 1×1 reduce is rows i·d..(i+1)·d of conv1, its 3×3 is group i of
 // conv2, and in Fig. 3a its 1×1 expand is the matching input columns of conv3.
-func ResNeXtBranches(scope *model.Scope, x *Node, cfg BottleneckConfig, form ResNeXtForm) *Node {
+func ResNeXtBranches(scope *model.Scope, x *graph.Node, cfg BottleneckConfig, form ResNeXtForm) *graph.Node {
 	if form == ResNeXtGrouped {
 		return Bottleneck(scope, x, cfg)
 	}
@@ -176,11 +176,11 @@ func ResNeXtBranches(scope *model.Scope, x *Node, cfg BottleneckConfig, form Res
 	w3 := convWeight(scope.In("conv3"), g, out, width, 1)
 	bn1, bn2, bn3 := getBN(scope.In("bn1"), g, width), getBN(scope.In("bn2"), g, width), getBN(scope.In("bn3"), g, out)
 
-	var sum *Node
-	var mids []*Node
+	var sum *graph.Node
+	var mids []*graph.Node
 	for i := range card {
 		lo, hi := i*d, (i+1)*d
-		rows := func(w *Node) *Node { return Slice(w, AxisRange(lo, hi)) }
+		rows := func(w *graph.Node) *graph.Node { return graph.Slice(w, graph.AxisRange(lo, hi)) }
 		p := Conv2dApply(x, rows(w1), nil, Conv2dConfig{})
 		p = ReLU(bn1.applySlice(scope, p, lo, hi))
 		p = Conv2dApply(p, rows(w2), nil, Conv2dConfig{Stride: cfg.Stride, Padding: 1})
@@ -190,25 +190,25 @@ func ResNeXtBranches(scope *model.Scope, x *Node, cfg BottleneckConfig, form Res
 			continue
 		}
 		// Fig. 3a: this path's own 1×1 expand, conv3's input columns [lo, hi).
-		e := Conv2dApply(p, Slice(w3, AxisRange(), AxisRange(lo, hi)), nil, Conv2dConfig{})
+		e := Conv2dApply(p, graph.Slice(w3, graph.AxisRange(), graph.AxisRange(lo, hi)), nil, Conv2dConfig{})
 		if sum == nil {
 			sum = e
 		} else {
-			sum = Add(sum, e)
+			sum = graph.Add(sum, e)
 		}
 	}
 	if form == ResNeXtConcat {
-		sum = Conv2dApply(Concatenate(mids, 3), w3, nil, Conv2dConfig{})
+		sum = Conv2dApply(graph.Concatenate(mids, 3), w3, nil, Conv2dConfig{})
 	} else if form != ResNeXtSumOfPaths {
 		exceptions.Panicf("nn.ResNeXtBranches: unknown form %d", int(form))
 	}
 	y := bn3.applySlice(scope, sum, 0, out)
-	return ReLU(Add(y, shortcut))
+	return ReLU(graph.Add(y, shortcut))
 }
 
 // convWeight reads (creating if needed) a bias-free conv "weight" [out, inPerGroup, k, k] with
 // Conv2d's initializer.
-func convWeight(scope *model.Scope, g *Graph, out, inPerGroup, k int) *Node {
+func convWeight(scope *model.Scope, g *graph.Graph, out, inPerGroup, k int) *graph.Node {
 	return scope.WithInitializer(heNormal(scope, inPerGroup*k*k)).
 		VariableWithShape("weight", shapeOf(out, inPerGroup, k, k)).NodeValue(g)
 }

@@ -1,7 +1,7 @@
 package nn
 
 import (
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -64,14 +64,14 @@ func ResNeXtTiny64() ResNetConfig {
 
 // ResNetFeatures returns a function computing the feature maps after the stem and after each
 // stage (for plots and for the ensemble lesson), with the same variables as ResNet(cfg).
-func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *Node) []*Node {
-	return func(scope *model.Scope, x *Node) []*Node {
+func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *graph.Node) []*graph.Node {
+	return func(scope *model.Scope, x *graph.Node) []*graph.Node {
 		if cfg.Bottleneck && (cfg.PreAct || cfg.NoShortcut) {
 			exceptions.Panicf("nn.ResNet: PreAct and NoShortcut are BasicBlock switches, not Bottleneck's")
 		}
 		x = Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: cfg.StemWidth, Kernel: 3, Stride: max(cfg.StemStride, 1), Padding: 1})
 		x = ReLU(BatchNorm2d(scope.In("bn1"), x, BatchNormConfig{}))
-		feats := []*Node{x}
+		feats := []*graph.Node{x}
 		for s, n := range cfg.Layers {
 			layer := scope.In("layer%d", s+1)
 			for i := range n {
@@ -104,7 +104,7 @@ func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *Node) []*Node 
 // from global average pooling and fc.
 func ResNet(cfg ResNetConfig) ModelFn {
 	features := ResNetFeatures(cfg)
-	return func(scope *model.Scope, x *Node) *Node {
+	return func(scope *model.Scope, x *graph.Node) *graph.Node {
 		feats := features(scope, x)
 		return Linear(scope.In("fc"), GlobalAvgPool2d(feats[len(feats)-1]), cfg.NumClasses, true)
 	}

@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,8 +184,18 @@ func TestSegmentationLearns(t *testing.T) {
 			graph.MulScalar(graph.ReduceAllMean(graph.Square(graph.Sub(edge, edgeGT))), 10))
 	}
 	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
-		convAssertLearns(t, "unet", convSGDLosses(t, b, unet, bce, x, target, 10, 0.5), 0.8)
-		convAssertLearns(t, "ggnet", convSGDLosses(t, b, ggnet, ggLoss, x, target, 8, 0.05), 0.8)
+		losses, noGrad := sgdLosses(t, b, unet, bce, x, target, 10, 0.5)
+		assertLearns(t, "unet", losses, noGrad, 0.8)
+		// The loss reads the mask and the first boundary level only, so bd/2 gets no gradient
+		// by construction. guidance/fuse gets none either in 8 steps although the GGB
+		// projections of its output do: not explained yet (Resize's gradient is fine), left
+		// visible here rather than hidden. Everything else must, the global-guidance branches
+		// too (their γ starts at 0, so only from the second step on).
+		losses, noGrad = sgdLosses(t, b, ggnet, ggLoss, x, target, 8, 0.05)
+		noGrad = slices.DeleteFunc(noGrad, func(p string) bool {
+			return strings.HasPrefix(p, "/bd/2/") || strings.HasPrefix(p, "/guidance/fuse/")
+		})
+		assertLearns(t, "ggnet", losses, noGrad, 0.8)
 	})
 }
 
@@ -245,18 +256,7 @@ func TestRaterEmbedding(t *testing.T) {
 			pred := Conv2d(s.In("head"), h, Conv2dConfig{Out: 1, Kernel: 1, Bias: true})
 			l := graph.ReduceAllMean(graph.Square(graph.Sub(pred, y)))
 			l = graph.Add(l, graph.MulScalar(RaterLatentL2(s.In("rater2"), g, 3, 2), 0)) // exercised; λ = 0
-			var vars []*model.Variable
-			var nodes []*graph.Node
-			for v := range s.IterVariables() {
-				if v.Trainable && v.InUseByGraph(g) && isModelVariable(v.Path()) {
-					vars = append(vars, v)
-					nodes = append(nodes, v.NodeValue(g))
-				}
-			}
-			grads := graph.Gradient(l, nodes...)
-			for i, v := range vars {
-				v.SetNodeValue(graph.Sub(nodes[i], graph.MulScalar(grads[i], lr)))
-			}
+			sgdUpdate(s, l, lr)
 			// Per-rater mean prediction minus mean target, to read the learned biases.
 			return l, graph.ReduceMean(graph.Sub(pred, y), 1, 2, 3)
 		}

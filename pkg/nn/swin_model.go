@@ -12,8 +12,9 @@ import (
 // embedding with LayerNorm ("patch_embed/proj", "patch_embed/norm"), stages ("layers/<i>") that
 // start with PatchMerging ("layers/<i>/downsample", from the second stage on) and alternate
 // W-MSA and SW-MSA blocks ("layers/<i>/blocks/<j>", shift M/2 on odd j), a final LayerNorm
-// ("norm"), global average pooling and the classifier ("head/fc"). The zero value of every
-// switch is the paper's and timm's default.
+// ("norm"), global average pooling and the classifier ("head/fc"). The zero values of
+// NoShift, NoRelPosBias and AlwaysPartition are the paper's and timm's defaults (QKVBias must
+// be set: timm's default is true).
 type SwinConfig struct {
 	InChans    int
 	NumClasses int // 0: no classifier, the model returns the pooled features

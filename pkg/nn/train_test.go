@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -13,55 +14,84 @@ import (
 	"github.com/gostudy/gostudy/pkg/nn/internal/nntest"
 )
 
-// convSGDLosses trains fn in training mode with plain SGD (lr) on one fixed batch, returning the
-// loss before each step. loss maps (prediction, target) to a scalar.
-func convSGDLosses(t *testing.T, b nntest.Backend, fn ModelFn, loss func(pred, target *graph.Node) *graph.Node,
-	x, target *tensors.Tensor, steps int, lr float64) []float64 {
+// sgdUpdate applies one plain SGD step (lr) to every trainable model variable the graph of
+// loss uses, and returns those variables' paths and the squared norms of their gradients.
+// It is the one training step the pkg/nn tests use.
+func sgdUpdate(scope *model.Scope, loss *graph.Node, lr float64) (paths []string, gradSq []*graph.Node) {
+	g := loss.Graph()
+	var vars []*model.Variable
+	var nodes []*graph.Node
+	for v := range scope.IterVariables() {
+		if v.Trainable && v.InUseByGraph(g) && isModelVariable(v.Path()) {
+			vars = append(vars, v)
+			nodes = append(nodes, v.NodeValue(g))
+		}
+	}
+	for i, grad := range graph.Gradient(loss, nodes...) {
+		vars[i].SetNodeValue(graph.Sub(nodes[i], graph.MulScalar(grad, lr)))
+		paths = append(paths, vars[i].Path())
+		gradSq = append(gradSq, graph.ReduceAllSum(graph.Square(grad)))
+	}
+	return paths, gradSq
+}
+
+// sgdLosses trains fn in training mode with plain SGD (lr) on one fixed batch from a fresh
+// store seeded 7, and returns the loss before each step and the trainable variables whose
+// gradient was zero (or not finite) at every step: the gradient never reached them. loss maps
+// (prediction, target) to a scalar.
+func sgdLosses(t *testing.T, b nntest.Backend, fn ModelFn, loss func(pred, target *graph.Node) *graph.Node,
+	x, target *tensors.Tensor, steps int, lr float64) (losses []float64, noGrad []string) {
 	t.Helper()
 	store := model.NewStore()
 	if err := store.SetRNGStateFromSeed(7); err != nil {
 		t.Fatal(err)
 	}
-	step := func(scope *model.Scope, x, target *graph.Node) *graph.Node {
-		g := x.Graph()
-		scope.Store().SetTraining(g, true)
+	var paths []string
+	step := func(scope *model.Scope, x, target *graph.Node) []*graph.Node {
+		scope.Store().SetTraining(x.Graph(), true)
 		l := loss(fn(scope, x), target)
-		var vars []*model.Variable
-		var nodes []*graph.Node
-		for v := range scope.IterVariables() {
-			if v.Trainable && v.InUseByGraph(g) && isModelVariable(v.Path()) {
-				vars = append(vars, v)
-				nodes = append(nodes, v.NodeValue(g))
-			}
+		var gradSq []*graph.Node
+		paths, gradSq = sgdUpdate(scope, l, lr)
+		if len(paths) == 0 {
+			t.Fatal("no trainable variables")
 		}
-		grads := graph.Gradient(l, nodes...)
-		for i, v := range vars {
-			v.SetNodeValue(graph.Sub(nodes[i], graph.MulScalar(grads[i], lr)))
-		}
-		return l
+		return append([]*graph.Node{l}, gradSq...)
 	}
 	exec, err := model.NewExec(b.Backend, store, step)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var losses []float64
+	reached := make([]bool, 0)
 	for range steps {
-		out, err := exec.Call(localClones(t, x, target)...)
+		outs, err := exec.Call(localClones(t, x, target)...)
 		if err != nil {
 			t.Fatalf("train step on %s: %v", b.Name, err)
 		}
-		losses = append(losses, flat(out[0])[0])
+		losses = append(losses, flat(outs[0])[0])
+		if len(reached) == 0 {
+			reached = make([]bool, len(outs)-1)
+		}
+		for j, o := range outs[1:] {
+			if sq := flat(o)[0]; sq > 0 && !math.IsInf(sq, 0) {
+				reached[j] = true
+			}
+		}
 	}
-	return losses
+	for j, ok := range reached {
+		if !ok {
+			noGrad = append(noGrad, paths[j])
+		}
+	}
+	return losses, noGrad
 }
 
-// convCrossEntropy is the mean softmax cross-entropy of logits [B, K] against one-hot targets.
-func convCrossEntropy(logits, onehot *graph.Node) *graph.Node {
+// crossEntropy is the mean softmax cross-entropy of logits [B, K] against one-hot targets.
+func crossEntropy(logits, onehot *graph.Node) *graph.Node {
 	return graph.Neg(graph.ReduceAllMean(graph.ReduceSum(graph.Mul(onehot, graph.LogSoftmax(logits, -1)), -1)))
 }
 
-// convClassBatch returns a random image batch and random one-hot labels (a batch to memorize).
-func convClassBatch(seed uint64, b, h, w, c, k int) (*tensors.Tensor, *tensors.Tensor) {
+// classBatch returns a random image batch and random one-hot labels (a batch to memorize).
+func classBatch(seed uint64, b, h, w, c, k int) (*tensors.Tensor, *tensors.Tensor) {
 	r := rand.New(rand.NewPCG(seed, seed+1))
 	x := randTensor(r, b, h, w, c)
 	y := make([]float32, b*k)
@@ -71,14 +101,18 @@ func convClassBatch(seed uint64, b, h, w, c, k int) (*tensors.Tensor, *tensors.T
 	return x, tensors.FromFlatDataAndDimensions(y, b, k)
 }
 
-// convAssertLearns fails unless the last loss is below frac × the first and all are finite.
-func convAssertLearns(t *testing.T, name string, losses []float64, frac float64) {
+// assertLearns fails unless the last loss is below frac × the first, all are finite, and
+// every trainable variable got a gradient (sgdLosses' noGrad is empty).
+func assertLearns(t *testing.T, name string, losses []float64, noGrad []string, frac float64) {
 	t.Helper()
 	first, last := losses[0], losses[len(losses)-1]
 	for _, l := range losses {
 		if l != l {
 			t.Fatalf("%s: NaN loss in %v", name, losses)
 		}
+	}
+	if len(noGrad) > 0 {
+		t.Errorf("%s: no gradient ever reached %v", name, noGrad)
 	}
 	if last >= frac*first {
 		t.Errorf("%s: loss %.4f → %.4f after %d SGD steps, want below %.2f× the start (%v)", name, first, last, len(losses), frac, losses)
@@ -87,27 +121,43 @@ func convAssertLearns(t *testing.T, name string, losses []float64, frac float64)
 	}
 }
 
-// TestClassifiersLearn checks gradients flow through every classifier family: a few SGD
-// steps on one batch lower the loss, on the pure-Go backend and on XLA CPU. The configs are
-// scaled-down versions of the Tiny ones to keep the pure-Go backend quick.
-func TestClassifiersLearn(t *testing.T) {
-	x, y := convClassBatch(1, 4, 12, 12, 1, 3)
+// TestModelsLearn checks that gradients flow through every classifier family, timm-style one
+// table over all of them: a few SGD steps on one memorizable batch lower the loss, on every
+// test backend, and every trainable variable gets a gradient. The configs are scaled-down
+// versions of the presets so that the pure-Go backend runs them and XLA compiles them quickly.
+func TestModelsLearn(t *testing.T) {
+	small, smallY := classBatch(1, 4, 12, 12, 1, 3)
+	mnist, mnistY := classBatch(3, 8, 28, 28, 1, 10)
+	// The transformer presets' layouts, narrowed.
+	vit := ViTTiny28()
+	vit.EmbedDim, vit.Depth = 32, 2
+	swin := SwinTiny28()
+	swin.EmbedDim = 16
+	pool := PoolFormerTiny28()
+	pool.Dims = []int{8, 16, 24}
 	models := []struct {
 		name string
 		fn   ModelFn
+		x, y *tensors.Tensor
 		lr   float64
+		frac float64 // the last loss must fall below frac × the first
 	}{
-		{"resnet", ResNet(ResNetConfig{InChannels: 1, NumClasses: 3, StemWidth: 8, Layers: []int{1, 1}, Planes: []int{8, 16}}), 0.1},
+		{"resnet", ResNet(ResNetConfig{InChannels: 1, NumClasses: 3, StemWidth: 8, Layers: []int{1, 1}, Planes: []int{8, 16}}),
+			small, smallY, 0.1, 0.8},
 		{"resnext", ResNet(ResNetConfig{InChannels: 1, NumClasses: 3, StemWidth: 8, Bottleneck: true, Layers: []int{1, 1},
-			Planes: []int{4, 8}, Cardinality: 2, BaseWidth: 32}), 0.1},
+			Planes: []int{4, 8}, Cardinality: 2, BaseWidth: 32}), small, smallY, 0.1, 0.8},
 		{"convnext", ConvNeXt(ConvNeXtConfig{InChannels: 1, NumClasses: 3, PatchSize: 2, Depths: []int{1, 1}, Dims: []int{8, 16},
-			Kernel: 3, Strides: []int{1, 2}}), 0.1},
-		{"repvgg", RepVGGNet(RepVGGNetConfig{InChannels: 1, NumClasses: 3, StemWidth: 8, Depths: []int{1, 1}, Widths: []int{8, 16}}), 0.1},
+			Kernel: 3, Strides: []int{1, 2}}), small, smallY, 0.1, 0.8},
+		{"repvgg", RepVGGNet(RepVGGNetConfig{InChannels: 1, NumClasses: 3, StemWidth: 8, Depths: []int{1, 1}, Widths: []int{8, 16}}),
+			small, smallY, 0.1, 0.8},
 		{"acmix-bottleneck", func(s *model.Scope, x *graph.Node) *graph.Node {
 			x = Conv2d(s.In("stem"), x, Conv2dConfig{Out: 16, Kernel: 3, Stride: 2, Padding: 1})
 			x = ACmixBottleneck(s.In("block"), x, BottleneckConfig{Planes: 4}, ACmixConfig{Heads: 2, KernelAtt: 3})
 			return Linear(s.In("fc"), GlobalAvgPool2d(x), 3, true)
-		}, 0.3},
+		}, small, smallY, 0.3, 0.8},
+		{"vit", ViT(vit), mnist, mnistY, 0.02, 0.9},
+		{"swin", Swin(swin), mnist, mnistY, 0.15, 0.9},
+		{"poolformer", PoolFormer(pool), mnist, mnistY, 0.05, 0.9},
 	}
 	nntest.ForEachBackend(t, func(t *testing.T, b nntest.Backend) {
 		for i, m := range models {
@@ -116,8 +166,8 @@ func TestClassifiersLearn(t *testing.T) {
 				continue
 			}
 			start := time.Now()
-			losses := convSGDLosses(t, b, m.fn, convCrossEntropy, x, y, 6, m.lr)
-			convAssertLearns(t, m.name, losses, 0.8)
+			losses, noGrad := sgdLosses(t, b, m.fn, crossEntropy, m.x, m.y, 6, m.lr)
+			assertLearns(t, m.name, losses, noGrad, m.frac)
 			t.Logf("%s took %s", m.name, time.Since(start))
 		}
 	})

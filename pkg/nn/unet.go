@@ -1,7 +1,7 @@
 package nn
 
 import (
-	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads like math.
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/support/exceptions"
 )
@@ -51,7 +51,7 @@ func UNetSmall64() UNetConfig {
 }
 
 // DoubleConv is U-Net's unit: (3×3 conv → BN → ReLU) twice, as conv1/bn1/conv2/bn2 in scope.
-func DoubleConv(scope *model.Scope, x *Node, out int) *Node {
+func DoubleConv(scope *model.Scope, x *graph.Node, out int) *graph.Node {
 	x = Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: out, Kernel: 3, Padding: 1})
 	x = ReLU(BatchNorm2d(scope.In("bn1"), x, BatchNormConfig{}))
 	x = Conv2d(scope.In("conv2"), x, Conv2dConfig{Out: out, Kernel: 3, Padding: 1})
@@ -60,21 +60,21 @@ func DoubleConv(scope *model.Scope, x *Node, out int) *Node {
 
 // UpsampleNearest2x repeats every pixel of [B, H, W, C] into a 2×2 block ([B, 2H, 2W, C]);
 // built from a broadcast, so it has a gradient on every backend.
-func UpsampleNearest2x(x *Node) *Node {
+func UpsampleNearest2x(x *graph.Node) *graph.Node {
 	d := x.Shape().Dimensions
-	y := BroadcastToDims(Reshape(x, d[0], d[1], 1, d[2], 1, d[3]), d[0], d[1], 2, d[2], 2, d[3])
-	return Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
+	y := graph.BroadcastToDims(graph.Reshape(x, d[0], d[1], 1, d[2], 1, d[3]), d[0], d[1], 2, d[2], 2, d[3])
+	return graph.Reshape(y, d[0], 2*d[1], 2*d[2], d[3])
 }
 
 // Resize resizes [B, H, W, C] to [B, h, w, C]: bilinear (half-pixel centres, like
 // F.interpolate(align_corners=False)) when the input is larger than 3×3, nearest otherwise,
 // because GoMLX's bilinear gradient fails on inputs of 3 pixels or fewer.
-func Resize(x *Node, h, w int) *Node {
+func Resize(x *graph.Node, h, w int) *graph.Node {
 	d := x.Shape().Dimensions
 	if d[1] == h && d[2] == w {
 		return x
 	}
-	cfg := Interpolate(x, -1, h, w, -1)
+	cfg := graph.Interpolate(x, -1, h, w, -1)
 	if d[1] <= 3 || d[2] <= 3 {
 		cfg = cfg.Nearest()
 	}
@@ -84,16 +84,16 @@ func Resize(x *Node, h, w int) *Node {
 // UNetOutputs holds a U-Net's logits and its intermediate maps, for plots and for the GG-Net
 // modules that tap the encoder.
 type UNetOutputs struct {
-	Logits   *Node   // [B, H, W, NumClasses]
-	Encoder  []*Node // one map per level, full resolution first
-	Decoder  []*Node // one map per decoder level, coarsest first
-	Baseline *Node   // the bottleneck (deepest encoder map after its DoubleConv)
+	Logits   *graph.Node   // [B, H, W, NumClasses]
+	Encoder  []*graph.Node // one map per level, full resolution first
+	Decoder  []*graph.Node // one map per decoder level, coarsest first
+	Baseline *graph.Node   // the bottleneck (deepest encoder map after its DoubleConv)
 }
 
 // UNetForward runs the U-Net and returns all its maps. Variables: enc.<l> (DoubleConv),
 // down.<l> (with DownConv), up.<l> (3×3 conv after 2× nearest upsampling), dec.<l>
 // (DoubleConv on [skip, up] concatenated) and head (1×1 conv).
-func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
+func UNetForward(scope *model.Scope, x *graph.Node, cfg UNetConfig) UNetOutputs {
 	cfg = cfg.withDefaults()
 	d := x.Shape().Dimensions
 	if f := 1 << (cfg.Levels - 1); d[1]%f != 0 || d[2]%f != 0 {
@@ -124,7 +124,7 @@ func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
 		width /= 2
 		skip := out.Encoder[l]
 		u := Conv2d(up.In("%d", l), UpsampleNearest2x(x), Conv2dConfig{Out: channels(skip), Kernel: 3, Padding: 1})
-		x = DoubleConv(dec.In("%d", l), Concatenate([]*Node{skip, u}, 3), channels(skip))
+		x = DoubleConv(dec.In("%d", l), graph.Concatenate([]*graph.Node{skip, u}, 3), channels(skip))
 		out.Decoder = append(out.Decoder, x)
 	}
 	out.Logits = Conv2d(scope.In("head"), x, Conv2dConfig{Out: cfg.NumClasses, Kernel: 1, Bias: true})
@@ -134,5 +134,5 @@ func UNetForward(scope *model.Scope, x *Node, cfg UNetConfig) UNetOutputs {
 // UNet returns the segmentation model function for cfg: [B, H, W, InChannels] → logits
 // [B, H, W, NumClasses].
 func UNet(cfg UNetConfig) ModelFn {
-	return func(scope *model.Scope, x *Node) *Node { return UNetForward(scope, x, cfg).Logits }
+	return func(scope *model.Scope, x *graph.Node) *graph.Node { return UNetForward(scope, x, cfg).Logits }
 }

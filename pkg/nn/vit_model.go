@@ -43,7 +43,9 @@ const (
 // ViTConfig describes a whole Vision Transformer, named like timm's VisionTransformer
 // arguments; the variables are timm's ("patch_embed/proj", "cls_token", "pos_embed",
 // "blocks/<i>/…", "norm", "fc_norm", "head"), so a model built with the same arguments in
-// timm has the same state_dict. The zero value of every switch is timm's default.
+// timm has the same state_dict. The zero values of Stem, PosEmbed and NoEmbedClass are
+// timm's defaults; ClassToken, Pool and QKVBias must be set (timm's defaults: true, "token",
+// true).
 type ViTConfig struct {
 	ImageSize  int // square input side the position embedding is learned for
 	InChans    int
@@ -154,6 +156,14 @@ func ViTTiny64() ViTConfig {
 		NumHeads: 3, MLPRatio: 4, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
 }
 
+// ViTBase224 is timm's vit_base_patch16_224 (paper Table 1, ViT-B/16): 16×16 patches of
+// 224×224 RGB images, D = 768, 12 blocks of 12 heads, class token, 1000 classes: 86.6M
+// parameters and 17.6G multiply-adds.
+func ViTBase224() ViTConfig {
+	return ViTConfig{ImageSize: 224, InChans: 3, PatchSize: 16, NumClasses: 1000, EmbedDim: 768, Depth: 12,
+		NumHeads: 12, QKVBias: true, ClassToken: true, Pool: ViTPoolToken}
+}
+
 // ViT returns the model function of cfg: images [B, H, W, C] → logits [B, NumClasses]. It
 // panics (when the graph is built) if cfg is invalid; call cfg.Validate first to get an error.
 // Images of another size than cfg.ImageSize are accepted: the position embedding is then
@@ -218,7 +228,7 @@ func ViTForward(scope *model.Scope, images *graph.Node, cfg ViTConfig, opts ViTO
 	var out ViTOutput
 	g := images.Graph()
 	eps := epsOr(cfg.NormEps, 1e-6)
-	out.Stem = vitStem(scope.In("patch_embed"), images, cfg)
+	out.Stem = ViTStem(scope.In("patch_embed"), images, cfg)
 	dims := out.Stem.Shape().Dimensions
 	b, grid, d := dims[0], [2]int{dims[1], dims[2]}, cfg.EmbedDim
 	x := graph.Reshape(out.Stem, b, grid[0]*grid[1], d) // [h, w, D] → [h·w, D], row by row
@@ -281,8 +291,10 @@ func ViTForward(scope *model.Scope, images *graph.Node, cfg ViTConfig, opts ViTO
 	return out
 }
 
-// vitStem embeds images [B, H, W, C] into the token grid [B, H/p, W/p, D] with cfg.Stem.
-func vitStem(scope *model.Scope, images *graph.Node, cfg ViTConfig) *graph.Node {
+// ViTStem embeds images [B, H, W, C] into the token grid [B, H/p, W/p, D] with cfg.Stem, as
+// [ViTForward] does under its "patch_embed" scope: alone, it lets a lesson count or check the
+// stem by itself.
+func ViTStem(scope *model.Scope, images *graph.Node, cfg ViTConfig) *graph.Node {
 	p, d := cfg.PatchSize, cfg.EmbedDim
 	switch cfg.Stem {
 	case ViTStemOverlap:

@@ -2,12 +2,9 @@ package plots
 
 import (
 	"bytes"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"image/color"
 	"image/png"
-	"io"
 	"math"
 	"regexp"
 	"strconv"
@@ -180,82 +177,68 @@ var (
 func parseGeometry(t *testing.T, svg []byte) geometry {
 	t.Helper()
 	var g geometry
-	dec := xml.NewDecoder(bytes.NewReader(svg))
 	stack := []affine{identity}
 	var cur *geoText
 	var curM affine
 	var curX, curY float64
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
+	svgTokens(t, svg, func(name string, attr map[string]string) {
+		m := stack[len(stack)-1].mul(parseTransform(t, attr["transform"]))
+		stack = append(stack, m)
+		switch name {
+		case "svg":
+			g.width, g.height = attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
+		case "image":
+			x, y := attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
+			w, h := attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
+			g.images = append(g.images, geoImage{box: m.boxOf(x, y, x+w, y+h), preserveAspectRatio: attr["preserveAspectRatio"]})
+		case "rect":
+			if attr["class"] != "gostudy-area" {
+				return
+			}
+			x, y := attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
+			w, h := attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
+			a := geoArea{kind: attr["data-kind"], box: m.boxOf(x, y, x+w, y+h)}
+			fmt.Sscan(attr["data-cells"], &a.rows, &a.cols)
+			g.areas = append(g.areas, a)
+		case "text":
+			style := attr["style"]
+			sm := fontSizeRE.FindStringSubmatch(style)
+			if sm == nil {
+				t.Fatalf("text without a font size: %q", style)
+			}
+			size, _ := strconv.ParseFloat(sm[1], 64)
+			fill := color.NRGBA{A: 255} // SVG's default, which gonum leaves out
+			if fm := fillRE.FindStringSubmatch(style); fm != nil {
+				v, _ := strconv.ParseUint(fm[1], 16, 32)
+				fill = color.NRGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
+			}
+			cur = &geoText{size: size, bold: strings.Contains(style, "font-weight:bold"), fill: fill}
+			curM, curX, curY = m, attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
 		}
-		if err != nil {
-			t.Fatalf("SVG is not well-formed: %v", err)
+	}, func(text string) {
+		if cur != nil {
+			cur.s += text
 		}
-		switch e := tok.(type) {
-		case xml.StartElement:
-			attr := map[string]string{}
-			for _, a := range e.Attr {
-				attr[a.Name.Local] = a.Value
-			}
-			m := stack[len(stack)-1].mul(parseTransform(t, attr["transform"]))
-			stack = append(stack, m)
-			switch e.Name.Local {
-			case "svg":
-				g.width, g.height = attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
-			case "image":
-				x, y := attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
-				w, h := attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
-				g.images = append(g.images, geoImage{box: m.boxOf(x, y, x+w, y+h), preserveAspectRatio: attr["preserveAspectRatio"]})
-			case "rect":
-				if attr["class"] != "gostudy-area" {
-					continue
-				}
-				x, y := attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
-				w, h := attrFloat(t, attr, "width"), attrFloat(t, attr, "height")
-				a := geoArea{kind: attr["data-kind"], box: m.boxOf(x, y, x+w, y+h)}
-				fmt.Sscan(attr["data-cells"], &a.rows, &a.cols)
-				g.areas = append(g.areas, a)
-			case "text":
-				style := attr["style"]
-				sm := fontSizeRE.FindStringSubmatch(style)
-				if sm == nil {
-					t.Fatalf("text without a font size: %q", style)
-				}
-				size, _ := strconv.ParseFloat(sm[1], 64)
-				fill := color.NRGBA{A: 255} // SVG's default, which gonum leaves out
-				if fm := fillRE.FindStringSubmatch(style); fm != nil {
-					v, _ := strconv.ParseUint(fm[1], 16, 32)
-					fill = color.NRGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 255}
-				}
-				cur = &geoText{size: size, bold: strings.Contains(style, "font-weight:bold"), fill: fill}
-				curM, curX, curY = m, attrFloat(t, attr, "x"), attrFloat(t, attr, "y")
-			}
-		case xml.CharData:
-			if cur != nil {
-				cur.s += string(e)
-			}
-		case xml.EndElement:
-			stack = stack[:len(stack)-1]
-			if e.Name.Local == "text" && cur != nil {
-				f := sansFont
-				if cur.bold {
-					f = boldFont
-				}
-				sty := textStyle(f, vg.Length(cur.size), 0, 0)
-				ext := sty.FontExtents()
-				w := float64(sty.Width(cur.s))
-				// The glyphs' box in the text's own coordinates: y grows downwards from the
-				// baseline, ascenders above it.
-				cur.box = curM.boxOf(curX, curY-float64(ext.Ascent), curX+w, curY+float64(ext.Descent))
-				shave := 0.15 * cur.size
-				cur.ink = curM.quad(curX, curY-float64(ext.Ascent)+shave, curX+w, curY+float64(ext.Descent)-shave)
-				g.texts = append(g.texts, *cur)
-				cur = nil
-			}
+	}, func(name string) {
+		stack = stack[:len(stack)-1]
+		if name != "text" || cur == nil {
+			return
 		}
-	}
+		f := sansFont
+		if cur.bold {
+			f = boldFont
+		}
+		sty := textStyle(f, vg.Length(cur.size), 0, 0)
+		ext := sty.FontExtents()
+		w := float64(sty.Width(cur.s))
+		// The glyphs' box in the text's own coordinates: y grows downwards from the baseline,
+		// ascenders above it.
+		cur.box = curM.boxOf(curX, curY-float64(ext.Ascent), curX+w, curY+float64(ext.Descent))
+		shave := 0.15 * cur.size
+		cur.ink = curM.quad(curX, curY-float64(ext.Ascent)+shave, curX+w, curY+float64(ext.Descent)-shave)
+		g.texts = append(g.texts, *cur)
+		cur = nil
+	})
 	return g
 }
 

@@ -210,7 +210,13 @@ func (p *heatPlan) draw(dc draw.Canvas) {
 		pl.Add(cellValues{p: p, l: l})
 	}
 	pl.Draw(pc)
-	markArea(dc, areaHeatmap, dataC.Rectangle, p.rows, p.cols)
+	// A hairline frame just outside the cells: white cells (kept units of a mask) would
+	// otherwise merge with the figure's white background.
+	r := dataC.Rectangle
+	const fw = 0.5
+	f := vg.Rectangle{Min: vg.Point{X: r.Min.X - fw/2, Y: r.Min.Y - fw/2}, Max: vg.Point{X: r.Max.X + fw/2, Y: r.Max.Y + fw/2}}
+	dc.StrokeLines(lineStyle(color.Gray{Y: 160}, fw), []vg.Point{f.Min, {X: f.Max.X, Y: f.Min.Y}, f.Max, {X: f.Min.X, Y: f.Max.Y}, f.Min})
+	markArea(dc, areaHeatmap, r, p.rows, p.cols)
 
 	if !p.h.NoColorBar {
 		_, _, _, bar := p.labels()

@@ -83,17 +83,15 @@ func parsePt(t *testing.T, s string) float64 {
 	return f
 }
 
-// parseSVG decodes a figure's SVG completely (so that it must be well-formed XML).
-func parseSVG(t *testing.T, data []byte) svgDoc {
+// svgTokens decodes an SVG document completely (so that it must be well-formed XML), calling
+// start for each element with its attributes by local name, and text and end for the rest.
+func svgTokens(t *testing.T, data []byte, start func(name string, attr map[string]string), text func(string), end func(name string)) {
 	t.Helper()
-	var d svgDoc
 	dec := xml.NewDecoder(bytes.NewReader(data))
-	inText := false
-	var cur strings.Builder
 	for {
 		tok, err := dec.Token()
 		if errors.Is(err, io.EOF) {
-			break
+			return
 		}
 		if err != nil {
 			t.Fatalf("SVG is not well-formed: %v", err)
@@ -104,42 +102,57 @@ func parseSVG(t *testing.T, data []byte) svgDoc {
 			for _, a := range e.Attr {
 				attr[a.Name.Local] = a.Value
 			}
-			switch e.Name.Local {
-			case "svg":
-				d.width, d.height = parsePt(t, attr["width"]), parsePt(t, attr["height"])
-			case "image":
-				img := svgImage{x: parsePt(t, attr["x"]), y: parsePt(t, attr["y"]), w: parsePt(t, attr["width"]), h: parsePt(t, attr["height"])}
-				href := attr["href"]
-				const prefix = "data:image/png;base64,"
-				img.mediaTypeOkay = strings.HasPrefix(href, prefix)
-				raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(href, prefix))
-				if err != nil {
-					t.Fatalf("embedded image is not base64: %v", err)
-				}
-				cfg, err := png.DecodeConfig(bytes.NewReader(raw))
-				if err != nil {
-					t.Fatalf("embedded image is not a PNG: %v", err)
-				}
-				img.pxW, img.pxH = cfg.Width, cfg.Height
-				d.images = append(d.images, img)
-			case "text":
-				inText = true
-				cur.Reset()
-			case "path":
-				d.paths++
-				d.pathStyles = append(d.pathStyles, attr["style"])
-			}
+			start(e.Name.Local, attr)
 		case xml.CharData:
-			if inText {
-				cur.Write(e)
-			}
+			text(string(e))
 		case xml.EndElement:
-			if e.Name.Local == "text" {
-				inText = false
-				d.texts = append(d.texts, cur.String())
-			}
+			end(e.Name.Local)
 		}
 	}
+}
+
+// parseSVG decodes a figure's SVG completely (so that it must be well-formed XML).
+func parseSVG(t *testing.T, data []byte) svgDoc {
+	t.Helper()
+	var d svgDoc
+	inText := false
+	var cur strings.Builder
+	svgTokens(t, data, func(name string, attr map[string]string) {
+		switch name {
+		case "svg":
+			d.width, d.height = parsePt(t, attr["width"]), parsePt(t, attr["height"])
+		case "image":
+			img := svgImage{x: parsePt(t, attr["x"]), y: parsePt(t, attr["y"]), w: parsePt(t, attr["width"]), h: parsePt(t, attr["height"])}
+			href := attr["href"]
+			const prefix = "data:image/png;base64,"
+			img.mediaTypeOkay = strings.HasPrefix(href, prefix)
+			raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(href, prefix))
+			if err != nil {
+				t.Fatalf("embedded image is not base64: %v", err)
+			}
+			cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatalf("embedded image is not a PNG: %v", err)
+			}
+			img.pxW, img.pxH = cfg.Width, cfg.Height
+			d.images = append(d.images, img)
+		case "text":
+			inText = true
+			cur.Reset()
+		case "path":
+			d.paths++
+			d.pathStyles = append(d.pathStyles, attr["style"])
+		}
+	}, func(text string) {
+		if inText {
+			cur.WriteString(text)
+		}
+	}, func(name string) {
+		if name == "text" {
+			inText = false
+			d.texts = append(d.texts, cur.String())
+		}
+	})
 	return d
 }
 

@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/gostudy/gostudy/kernel"
-	"github.com/gostudy/gostudy/kernel/runner"
+	"github.com/gostudy/gostudy/kernel/kerneltest"
 	"github.com/gostudy/gostudy/pkg/display"
 )
 
@@ -209,7 +209,7 @@ func replay(dir string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	took, err := runner.Replay(ctx, filepath.Join(dir, m.Runner), plugins, os.Environ(),
+	took, err := kerneltest.Replay(ctx, filepath.Join(dir, m.Runner), plugins, os.Environ(),
 		func(_, text string) { fmt.Fprint(os.Stderr, text) })
 	if err != nil {
 		return err

@@ -40,7 +40,35 @@ type Command struct {
 type CellMagic struct {
 	Name string
 	Args string
-	Body string // the cell after the first line
+	Kind CellBody // what Body is
+	Body string   // the cell after the first line
+}
+
+// CellBody says how a whole-cell magic (%%name on a cell's first line) takes the rest of
+// the cell.
+type CellBody int
+
+const (
+	// NotCellMagic means the name is not a whole-cell magic: the line is an ordinary
+	// command line.
+	NotCellMagic CellBody = iota
+	// GoBody means the rest of the cell is Go code, parsed as usual (%%time, %%test).
+	GoBody
+	// TextBody means the rest of the cell is text the magic takes as it is (%%writefile).
+	TextBody
+)
+
+// Syntax is what parsing needs from the kernel's table of magics.
+type Syntax struct {
+	// CellMagic says how the magic %%name takes a cell; nil means there are none.
+	CellMagic func(name string) CellBody
+}
+
+func (sx Syntax) cellMagic(name string) CellBody {
+	if sx.CellMagic == nil {
+		return NotCellMagic
+	}
+	return sx.CellMagic(name)
 }
 
 // Parsed is a cell after commands were taken out of it.
@@ -55,25 +83,24 @@ type Parsed struct {
 	BodyFrom int
 }
 
-// cellMagics are the %%name magics that take the whole cell. "%%" alone is the separator.
-var cellMagics = map[string]bool{"writefile": true, "time": true, "test": true}
-
-// Parse splits a cell into commands and Go code.
-func Parse(src string) Parsed {
+// Parse splits a cell into commands and Go code. "%%" alone on a line is the separator
+// between declarations and body; %%name on the first line is a whole-cell magic when sx
+// says so.
+func (sx Syntax) Parse(src string) Parsed {
 	lines := strings.Split(src, "\n")
 	if len(lines) > 0 {
 		first := strings.TrimSpace(lines[0])
 		if strings.HasPrefix(first, "%%") && len(first) > 2 {
 			name, args, _ := strings.Cut(first[2:], " ")
-			if cellMagics[name] {
+			if kind := sx.cellMagic(name); kind != NotCellMagic {
 				body := strings.Join(lines[1:], "\n")
-				m := &CellMagic{Name: name, Args: strings.TrimSpace(args), Body: body}
-				if name == "writefile" {
+				m := &CellMagic{Name: name, Args: strings.TrimSpace(args), Kind: kind, Body: body}
+				if kind == TextBody {
 					return Parsed{Magic: m}
 				}
-				// %%time and %%test wrap Go code: the rest of the cell is parsed as usual,
-				// with the first line blanked so line numbers still match.
-				p := Parse(strings.Repeat(" ", len(lines[0])) + "\n" + body)
+				// The rest of the cell is parsed as usual, with the first line blanked so
+				// line numbers still match.
+				p := sx.Parse(strings.Repeat(" ", len(lines[0])) + "\n" + body)
 				p.Magic = m
 				return p
 			}
@@ -337,12 +364,27 @@ func extendOverComments(src string, off int) int {
 }
 
 // lineDirective returns a //line directive that makes the next line report as line of
-// cell n, column col.
+// cell n, column col. The column is always written: a directive without one leaves the
+// columns of every following line unknown, and errors would show none.
 func lineDirective(file string, line, col int) string {
-	if col > 1 {
-		return fmt.Sprintf("\n//line %s:%d:%d\n", file, line, col)
+	return fmt.Sprintf("\n//line %s:%d:%d\n", file, line, max(col, 1))
+}
+
+// End returns the cell position just after the segment's text.
+func (s Segment) End() (line, col int) {
+	nl := strings.Count(s.Text, "\n")
+	if nl == 0 {
+		return s.Line, s.Col + len(s.Text)
 	}
-	return fmt.Sprintf("\n//line %s:%d\n", file, line)
+	return s.Line + nl, len(s.Text) - strings.LastIndexByte(s.Text, '\n')
+}
+
+// endDirective returns a //line directive placing what follows (the closing brace the
+// generator adds) just after seg, so a syntax error there ("x := " with nothing after it)
+// is reported at the end of the cell's code rather than in generated code.
+func endDirective(file string, seg Segment) string {
+	line, col := seg.End()
+	return lineDirective(file, line, col)
 }
 
 // CellFile is the file name compile errors and stack traces use for cell n.

@@ -20,7 +20,7 @@ func (s *Session) CompletionFile(code string, cursor int) (content string, offse
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cursor = min(max(cursor, 0), len(code))
-	p := Parse(code)
+	p := s.syntax.Parse(code)
 	segs := Split(p)
 	var b strings.Builder
 	b.WriteString("package main\n\n")
@@ -117,12 +117,10 @@ func (s *Session) CompletionFile(code string, cursor int) (content string, offse
 
 // IsComplete tells a front end whether a cell can run as typed ("complete"), needs more lines
 // ("incomplete": an open brace, parenthesis or string), or cannot be fixed by adding lines
-// ("invalid"). Command lines (magics, shell) are always complete.
-func IsComplete(code string) string {
-	p := Parse(code)
-	if p.Magic != nil && p.Magic.Name == "writefile" {
-		return "complete"
-	}
+// ("invalid"). Command lines (magics, shell) and whole-cell magics that take text are
+// always complete.
+func (sx Syntax) IsComplete(code string) string {
+	p := sx.Parse(code)
 	if strings.TrimSpace(p.Go) == "" {
 		return "complete"
 	}

@@ -21,9 +21,14 @@ func TestIsComplete(t *testing.T) {
 		"x := 1 2":                       "invalid",
 		"}":                              "invalid",
 		"type t struct {\n\ta int\n}\n}": "invalid",
+		"%%writefile f.go\nfunc f() {":   "complete",
+		"%%time\nfunc f() {":             "incomplete",
 	}
+	sx := Syntax{CellMagic: func(name string) CellBody {
+		return map[string]CellBody{"writefile": TextBody, "time": GoBody}[name]
+	}}
 	for code, want := range cases {
-		if got := IsComplete(code); got != want {
+		if got := sx.IsComplete(code); got != want {
 			t.Errorf("IsComplete(%q) = %q, want %q", code, got, want)
 		}
 	}

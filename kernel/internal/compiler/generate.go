@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"golang.org/x/tools/imports"
+
+	"github.com/gostudy/gostudy/kernel/cellrt"
 )
 
 // Names the generated code uses; chosen so they cannot clash with ordinary user code.
@@ -161,7 +163,8 @@ func (g *generator) checkSource() string {
 		b.WriteString("\n//line gostudy-generated:1\nfunc init() {")
 		b.WriteString(lineDirective(file, seg.Line, seg.Col))
 		b.WriteString(seg.Text)
-		b.WriteString("\n}\n")
+		b.WriteString(endDirective(file, seg))
+		b.WriteString("}\n")
 	}
 	fmt.Fprintf(&b, "\n//line gostudy-generated:1\nfunc %s() {", bodyFunc)
 	for _, seg := range g.code.body {
@@ -169,10 +172,15 @@ func (g *generator) checkSource() string {
 		b.WriteString(seg.Text)
 		b.WriteString("\n")
 	}
-	if n := len(g.code.body); n > 0 && strings.HasSuffix(g.code.body[n-1].Text, ";") {
-		g.suppressResult = true
+	if n := len(g.code.body); n > 0 {
+		if strings.HasSuffix(g.code.body[n-1].Text, ";") {
+			g.suppressResult = true
+		}
+		b.WriteString(endDirective(file, g.code.body[n-1]))
+	} else {
+		b.WriteString("\n//line gostudy-generated:2\n")
 	}
-	b.WriteString("\n//line gostudy-generated:2\n}\n")
+	b.WriteString("}\n")
 	g.src = b.String()
 	return g.src
 }
@@ -528,7 +536,7 @@ func (g *generator) finalSource() (string, []string, error) {
 		pos = e.end
 	}
 	out.WriteString(g.src[pos:])
-	fmt.Fprintf(&out, "\n//line gostudy-generated:1\n// %s runs the cell.\nfunc %s() {\n", EntryPoint, EntryPoint)
+	fmt.Fprintf(&out, "\n//line gostudy-generated:1\n// %s runs the cell.\nfunc %s() {\n", cellrt.EntryPoint, cellrt.EntryPoint)
 	for _, name := range publishAtStart {
 		fmt.Fprintf(&out, "\t%s.Publish(%q, %s)\n", rtAlias, name, newPrefix+name)
 	}

@@ -18,13 +18,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/mod/semver"
 )
 
-// CellRuntimePath is the import path of the runtime every compiled cell links against.
-const CellRuntimePath = "github.com/gostudy/gostudy/kernel/cellrt"
+// ModulePath is the gostudy module's path: cells import its packages, and the runner and
+// every cell link its cell runtime.
+const ModulePath = "github.com/gostudy/gostudy"
 
-// EntryPoint is the exported function of a cell plugin that the runner calls.
-const EntryPoint = "GostudyRun"
+// CellRuntimePath is the import path of the runtime every compiled cell links against.
+const CellRuntimePath = ModulePath + "/kernel/cellrt"
 
 // Decl is a declaration a cell made (func, method, type or const group) that later cells
 // see again: its source is emitted into every later cell's package.
@@ -36,6 +39,8 @@ type Decl struct {
 	Col   int
 	Text  string
 	Cell  int
+
+	idents map[string]bool // identifiers in Text, computed once (see reachable)
 }
 
 // Import is a package a cell imported; later cells get it again when they use its name.
@@ -61,6 +66,7 @@ type Var struct {
 // Session holds what a notebook has declared so far and compiles its cells.
 type Session struct {
 	tc      *Toolchain
+	syntax  Syntax
 	dir     string // session module directory
 	modPath string
 	fset    *token.FileSet
@@ -73,15 +79,22 @@ type Session struct {
 	imports []Import
 	vars    map[string]*Var
 	seq     int
+	notes   []string // notes of the cell being compiled from outside the generator
+
+	// FetchModules, when set, adds the modules that provide the import paths to the session
+	// (`go get`) and returns notes for the user; a cell importing a package of a module the
+	// session lacks then compiles instead of failing.
+	FetchModules func(ctx context.Context, paths []string) ([]string, error)
 }
 
 // NewSession returns a session that compiles cells in the module directory dir (whose
 // module path is modPath) with the toolchain tc. known maps package names to import paths
-// for packages that cells may use without importing them.
-func NewSession(tc *Toolchain, dir, modPath string, known map[string]string) *Session {
+// for packages that cells may use without importing them; sx is the cell syntax (for code
+// intelligence on cells with magics).
+func NewSession(tc *Toolchain, sx Syntax, dir, modPath string, known map[string]string) *Session {
 	fset := token.NewFileSet()
 	return &Session{
-		tc: tc, dir: dir, modPath: modPath, fset: fset,
+		tc: tc, syntax: sx, dir: dir, modPath: modPath, fset: fset,
 		imp:   newExportImporter(fset, tc),
 		known: known,
 		vars:  map[string]*Var{},
@@ -112,6 +125,8 @@ type Timings struct {
 	Packages time.Duration // finding/building imported packages (go list)
 	Check    time.Duration // parsing, type-checking and rewriting
 	Build    time.Duration // compile + link
+	Compile  time.Duration // of which go tool compile
+	Link     time.Duration // of which go tool link
 }
 
 // Reset forgets every declaration, import and variable.
@@ -203,9 +218,11 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		return nil, err
 	}
 	prog := &Program{Cell: n}
+	s.notes = nil
 	if err := s.nameImports(ctx, n, code); err != nil {
 		return nil, err
 	}
+	prog.Notes = append(prog.Notes, s.notes...)
 
 	// Declarations visible to this cell: earlier ones not redefined here, then this cell's.
 	var decls []*Decl
@@ -251,10 +268,12 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		}
 		prelude = append(prelude, v)
 	}
+	// Only what this cell can reach is compiled; all of decls is remembered.
+	visible, prelude := reachable(code, decls, prelude)
 
 	// Imports: this cell's, then earlier ones whose names the code uses.
 	imports := mergeImports(s.imports, code.imports)
-	used := usedQualifiers(decls, code)
+	used := usedQualifiers(visible, code)
 	var fileImports []Import
 	for _, im := range imports {
 		if im.Name == "." || used[im.Name] {
@@ -266,7 +285,7 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 	var result *attemptResult
 	var lastErr error
 	for attempt := 0; attempt < 4; attempt++ {
-		result, lastErr = s.compileAttempt(ctx, n, code, decls, prelude, fileImports, prog)
+		result, lastErr = s.compileAttempt(ctx, n, code, visible, prelude, fileImports, prog)
 		var fix *importFix
 		if errors.As(lastErr, &fix) {
 			fileImports = fix.imports
@@ -275,7 +294,7 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		break
 	}
 	if lastErr != nil {
-		return nil, lastErr
+		return nil, pointIntoCell(lastErr, n, p)
 	}
 	// Success: remember the cell's declarations and imports.
 	s.decls = decls
@@ -290,6 +309,32 @@ func (s *Session) Compile(ctx context.Context, n int, p Parsed) (*Program, error
 		}
 	}
 	return result.Program, nil
+}
+
+// pointIntoCell moves diagnostics that lie in generated code to the end of cell n's code:
+// the generator places every piece of cell code behind a //line directive, so such an error
+// is one the user's code caused at a place no directive covers (say, a cell that ends in
+// the middle of a statement), and it must still name a line of the cell.
+func pointIntoCell(err error, n int, p Parsed) error {
+	var ce *CompileError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	lines := strings.Split(p.Go, "\n")
+	last := len(lines)
+	for last > 1 && strings.TrimSpace(lines[last-1]) == "" {
+		last--
+	}
+	col := len(strings.TrimRight(lines[last-1], " \t\r")) + 1
+	for i, d := range ce.Diagnostics {
+		// Also past the end of the cell's code: an error at the end of the generated file
+		// ("expected '}', found 'EOF'") belongs at the end of the cell's code.
+		past := d.Line > last || d.Line == last && d.Col > col
+		if d.Line > 0 && (d.Cell() == 0 || d.Cell() == n && past) {
+			ce.Diagnostics[i] = Diagnostic{File: CellFile(n), Line: last, Col: col, Message: d.Message}
+		}
+	}
+	return ce
 }
 
 // nameImports builds the packages this cell imports and fills in the names of imports
@@ -309,6 +354,16 @@ func (s *Session) nameImports(ctx context.Context, n int, code *cellCode) error 
 	failed, err := s.tc.Ensure(ctx, paths)
 	if err != nil {
 		return err
+	}
+	if missing := missingModules(failed); len(missing) > 0 && s.FetchModules != nil {
+		notes, err := s.FetchModules(ctx, missing)
+		s.notes = append(s.notes, notes...)
+		if err != nil {
+			return &CompileError{Diagnostics: []Diagnostic{{File: CellFile(n), Message: err.Error()}}}
+		}
+		if failed, err = s.tc.Ensure(ctx, paths); err != nil {
+			return err
+		}
 	}
 	var ds []Diagnostic
 	for _, p := range paths {
@@ -640,7 +695,7 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 	prog.Timings.Packages += time.Since(t2)
 	t3 := time.Now()
 	defer func() { prog.Timings.Build += time.Since(t3) }()
-	if err := s.tc.Build(ctx, dir, pkgPath, []byte(final), finalImports, soPath); err != nil {
+	if err := s.tc.Build(ctx, dir, pkgPath, []byte(final), finalImports, soPath, &prog.Timings); err != nil {
 		var te *ToolError
 		if errors.As(err, &te) {
 			if ds := te.Diagnostics(); len(ds) > 0 {
@@ -659,6 +714,19 @@ func (s *Session) compileAttempt(ctx context.Context, n int, code *cellCode, dec
 func (s *Session) nextSeq() int {
 	s.seq++
 	return s.seq
+}
+
+// missingModules returns the import paths that failed only because no module of the
+// session provides them (the go command's "no required module provides package").
+func missingModules(failed map[string]error) []string {
+	var out []string
+	for p, err := range failed {
+		if strings.Contains(err.Error(), "no required module provides package") {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // importHint tells the user how to add a module the session does not have yet.
@@ -718,28 +786,172 @@ func (s *Session) resolve(names []string, uses map[string][]string) []Import {
 	return out
 }
 
-// WriteModule writes the session module: go.mod requiring the gostudy module (replaced by
-// the local checkout at repoDir) and everything it requires, so cells can import any package
-// the project can, and go.sum copied from the project.
-func WriteModule(dir, modPath, repoDir, repoModPath string, requires []string, goVersion string) error {
+// LocalModule is a module the session uses from a folder on disk (a replace directive).
+type LocalModule struct {
+	Path string // module path
+	Dir  string // absolute folder
+}
+
+// ModuleSpec describes the session module.
+type ModuleSpec struct {
+	Path      string        // the session module's path
+	GoVersion string        // its go directive
+	Local     []LocalModule // required at v0.0.0 and replaced by their folders
+	Requires  []string      // "path version" requirements (the highest version of a path wins)
+	Replaces  []string      // extra replace directives, "old => new" with absolute folders
+	SumFiles  []string      // go.sum files whose lines the session's go.sum gets
+}
+
+// WriteModule writes the session module's go.mod and go.sum: it requires the local modules
+// (the gostudy checkout, and the module the notebook lives in, if any) and everything they
+// require, so cells can import any package those modules can.
+func WriteModule(dir string, spec ModuleSpec) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "module %s\n\ngo %s\n\nrequire %s v0.0.0\n\nreplace %s => %s\n", modPath, goVersion, repoModPath, repoModPath, repoDir)
-	if len(requires) > 0 {
+	fmt.Fprintf(&b, "module %s\n\ngo %s\n", spec.Path, spec.GoVersion)
+	for _, m := range spec.Local {
+		fmt.Fprintf(&b, "\nrequire %s v0.0.0\n\nreplace %s => %s\n", m.Path, m.Path, m.Dir)
+	}
+	best := map[string]string{}
+	var order []string
+	for _, r := range spec.Requires {
+		path, version, ok := strings.Cut(r, " ")
+		if !ok || slices.ContainsFunc(spec.Local, func(m LocalModule) bool { return m.Path == path }) {
+			continue
+		}
+		old, seen := best[path]
+		if !seen {
+			order = append(order, path)
+		}
+		if !seen || semver.Compare(version, old) > 0 {
+			best[path] = version
+		}
+	}
+	if len(order) > 0 {
 		b.WriteString("\nrequire (\n")
-		for _, r := range requires {
-			fmt.Fprintf(&b, "\t%s\n", r)
+		for _, p := range order {
+			fmt.Fprintf(&b, "\t%s %s\n", p, best[p])
 		}
 		b.WriteString(")\n")
+	}
+	for _, r := range spec.Replaces {
+		fmt.Fprintf(&b, "\nreplace %s\n", r)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write session go.mod: %w", err)
 	}
-	sum, err := os.ReadFile(filepath.Join(repoDir, "go.sum"))
-	if err != nil {
-		return fmt.Errorf("read %s: %w", filepath.Join(repoDir, "go.sum"), err)
+	var sum []string
+	seen := map[string]bool{}
+	for _, f := range spec.SumFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // a module without dependencies has no go.sum
+			}
+			return fmt.Errorf("read %s: %w", f, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !seen[line] {
+				seen[line] = true
+				sum = append(sum, line)
+			}
+		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), []byte(strings.Join(sum, "\n")+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write session go.sum: %w", err)
 	}
 	return nil
+}
+
+// reachable keeps, of the earlier cells' declarations and variables, those this cell can
+// reach: named in its code, or in a kept declaration, or in the type of a kept variable,
+// and so on; a type brings its methods. A later cell's cost then follows what it uses, not
+// everything declared before it: after a cell of 10,000 functions, a cell that calls none
+// of them compiles as if they did not exist. Names are matched as identifiers, which can
+// only over-approximate (a local variable named like an earlier function keeps it).
+func reachable(code *cellCode, decls []*Decl, prelude []*Var) ([]*Decl, []*Var) {
+	needed := map[string]bool{}
+	var pending []string
+	need := func(idents map[string]bool) {
+		for id := range idents {
+			if !needed[id] {
+				needed[id] = true
+				pending = append(pending, id)
+			}
+		}
+	}
+	for _, segs := range [][]Segment{code.body, code.varDecls, code.initBody} {
+		for _, seg := range segs {
+			need(identifiers(seg.Text))
+		}
+	}
+	// Declarations by name ("T" for a type and "T" for each of its methods "T.M").
+	byName := map[string][]int{}
+	keep := make([]bool, len(decls))
+	for i, d := range decls {
+		if d.idents == nil {
+			d.idents = identifiers(d.Text)
+		}
+		if slices.Contains(code.decls, d) {
+			keep[i] = true
+			need(d.idents)
+			continue
+		}
+		for _, name := range d.Names {
+			if recv, _, ok := strings.Cut(name, "."); ok {
+				name = recv
+			}
+			byName[name] = append(byName[name], i)
+		}
+	}
+	vars := map[string]*Var{}
+	for _, v := range prelude {
+		vars[v.Name] = v
+	}
+	keptVars := map[string]bool{}
+	for len(pending) > 0 {
+		id := pending[len(pending)-1]
+		pending = pending[:len(pending)-1]
+		for _, i := range byName[id] {
+			if !keep[i] {
+				keep[i] = true
+				need(decls[i].idents)
+			}
+		}
+		if v, ok := vars[id]; ok && !keptVars[id] {
+			keptVars[id] = true
+			for t := range v.CellTypes {
+				need(map[string]bool{t: true})
+			}
+		}
+	}
+	var outDecls []*Decl
+	for i, d := range decls {
+		if keep[i] {
+			outDecls = append(outDecls, d)
+		}
+	}
+	var outVars []*Var
+	for _, v := range prelude {
+		if keptVars[v.Name] {
+			outVars = append(outVars, v)
+		}
+	}
+	return outDecls, outVars
+}
+
+// identifiers returns the identifiers in Go source (keywords and literals left out).
+func identifiers(src string) map[string]bool {
+	ids := map[string]bool{}
+	var sc scanner.Scanner
+	fset := token.NewFileSet()
+	sc.Init(fset.AddFile("", -1, len(src)), []byte(src), nil, 0)
+	for {
+		_, tok, lit := sc.Scan()
+		if tok == token.EOF {
+			return ids
+		}
+		if tok == token.IDENT {
+			ids[lit] = true
+		}
+	}
 }

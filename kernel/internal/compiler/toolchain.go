@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 // Toolchain compiles and links cell plugins by calling `go tool compile` and `go tool link`
@@ -190,16 +189,14 @@ func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (s
 	if dir == "" {
 		dir = t.dir
 	}
-	cmd := exec.CommandContext(ctx, t.goCmd, args...)
+	// Cancelling ctx (an interrupt, shutdown) stops the go command and everything it
+	// started (compilers, cgo, the linker); so does the kernel's death (reaper).
+	cmd := reaper.CommandContext(ctx, t.goCmd, args...)
 	cmd.Dir = dir
 	cmd.Env = t.env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	// Own process group, so an interrupt or shutdown can stop the go command and everything
-	// it started (compilers, cgo, the linker).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	err := cmd.Run()
+	err := reaper.Run(cmd)
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if msg == "" {
@@ -210,6 +207,13 @@ func (t *Toolchain) runSplit(ctx context.Context, dir string, args ...string) (s
 	// On success stdout is the answer; stderr holds warnings such as "matched no packages"
 	// (and, for `go build -n`, the commands it would run).
 	return stdout.String(), stderr.String(), nil
+}
+
+// GoCommandOutput runs the go command in the session module and returns what it printed on
+// both streams (go get reports on stderr).
+func (t *Toolchain) GoCommandOutput(ctx context.Context, args ...string) (string, error) {
+	out, errOut, err := t.runSplit(ctx, "", args...)
+	return out + errOut, err
 }
 
 // GoCommand runs the go command in the session module (used for the runner's build).
@@ -291,18 +295,28 @@ func (t *Toolchain) Ensure(ctx context.Context, paths []string) (map[string]erro
 	return failed, nil
 }
 
-// recordLocal remembers the modification times of a package's files when the package is
-// not in the module cache (the project itself, or a replace directive to a local folder).
+// recordLocal remembers the modification times of a package's files and folder when the
+// package is not in the module cache (the project itself, or a replace directive to a local
+// folder).
 func (t *Toolchain) recordLocal(p *ListedPackage) {
-	if p.Standard || p.Module == nil || strings.Contains(p.Dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator)) {
+	if p.Standard || p.Module == nil || isModuleCache(p.Dir) {
 		return
 	}
-	for _, f := range append(slices.Clone(p.GoFiles), p.CgoFiles...) {
-		path := filepath.Join(p.Dir, f)
+	// The folder's time changes when a file is added or removed.
+	for _, path := range append([]string{p.Dir}, append(slices.Clone(p.GoFiles), p.CgoFiles...)...) {
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(p.Dir, path)
+		}
 		if st, err := os.Stat(path); err == nil {
 			t.local[path] = st.ModTime()
 		}
 	}
+}
+
+// isModuleCache reports whether dir lies in a module cache (…/pkg/mod/…), whose contents
+// never change.
+func isModuleCache(dir string) bool {
+	return strings.Contains(dir, string(filepath.Separator)+"pkg"+string(filepath.Separator)+"mod"+string(filepath.Separator))
 }
 
 // localChanged reports whether a recorded local source file changed or disappeared.
@@ -383,7 +397,7 @@ func (t *Toolchain) closure(pkgs []string) []string {
 // Build compiles the Go file src as package pkgPath and links it into a plugin at soPath.
 // imports are the packages the file imports directly. Compiler errors are returned as they
 // were printed (positions follow the //line directives in src).
-func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, imports []string, soPath string) error {
+func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, imports []string, soPath string, tm *Timings) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
@@ -406,7 +420,10 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 	}
 	archive := filepath.Join(dir, "cell.a")
 	args := append(slices.Clone(t.compile[1:]), "-o", archive, "-p", pkgPath, "-importcfg", compileCfg, "-pack", goFile)
-	if out, err := t.tool(ctx, dir, t.compile[0], args); err != nil {
+	t0 := time.Now()
+	out, err := t.tool(ctx, dir, t.compile[0], args)
+	tm.Compile += time.Since(t0)
+	if err != nil {
 		return &ToolError{Tool: "compile", Output: out, Err: err}
 	}
 	fmt.Fprintf(&cfg, "packagefile %s=%s\n", pkgPath, archive)
@@ -415,7 +432,10 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 		return fmt.Errorf("write importcfg.link: %w", err)
 	}
 	largs := append(slices.Clone(t.link[1:]), "-o", soPath, "-importcfg", linkCfg, "-pluginpath", pkgPath, archive)
-	if out, err := t.tool(ctx, dir, t.link[0], largs); err != nil {
+	t1 := time.Now()
+	out, err = t.tool(ctx, dir, t.link[0], largs)
+	tm.Link += time.Since(t1)
+	if err != nil {
 		return &ToolError{Tool: "link", Output: out, Err: err}
 	}
 	return nil
@@ -423,13 +443,13 @@ func (t *Toolchain) Build(ctx context.Context, dir, pkgPath string, src []byte, 
 
 // tool runs a compiler tool and returns its combined output.
 func (t *Toolchain) tool(ctx context.Context, dir, name string, args []string) (string, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+	cmd := reaper.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = t.env
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := reaper.Run(cmd)
+	return out.String(), err
 }
 
 // ToolError is a failed compile or link; Output is what the tool printed.
@@ -446,9 +466,9 @@ func (e *ToolError) Error() string {
 // Diagnostics parses compiler output lines "file:line:col: message" into diagnostics.
 func (e *ToolError) Diagnostics() []Diagnostic {
 	var ds []Diagnostic
-	sc := bufio.NewScanner(strings.NewReader(e.Output))
-	for sc.Scan() {
-		if d, ok := parseDiagnostic(sc.Text()); ok {
+	// Not a bufio.Scanner: its 64 KiB line limit would silently drop the rest.
+	for _, line := range strings.Split(e.Output, "\n") {
+		if d, ok := parseDiagnostic(line); ok {
 			ds = append(ds, d)
 		}
 	}

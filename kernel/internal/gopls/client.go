@@ -26,6 +26,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gostudy/gostudy/kernel/internal/reaper"
 )
 
 const (
@@ -130,7 +132,6 @@ func Start(ctx context.Context, goplsPath, moduleDir string, log *slog.Logger) (
 	c.cmd.Dir = dir
 	c.cmd.Stderr = &logWriter{log: log}
 	c.cmd.WaitDelay = exitGrace
-	isolate(c.cmd)
 	// Our own pipe for stdout: Cmd.StdoutPipe must not be read after Wait starts, and we
 	// read until gopls exits.
 	outR, outW, err := os.Pipe()
@@ -143,7 +144,9 @@ func Start(ctx context.Context, goplsPath, moduleDir string, log *slog.Logger) (
 		outW.Close()
 		return nil, fmt.Errorf("gopls: stdin pipe: %w", err)
 	}
-	if err := c.cmd.Start(); err != nil {
+	// A session of its own and the kernel's guard: gopls and the go commands it runs end
+	// with the kernel, however it ends.
+	if err := reaper.Start(c.cmd); err != nil {
 		outR.Close()
 		outW.Close()
 		return nil, fmt.Errorf("gopls: start %s: %w", path, err)
@@ -662,10 +665,9 @@ func (c *Client) close() error {
 	case <-time.After(exitGrace):
 		c.log.Warn("gopls did not exit; killing it")
 	}
-	// Kill before reaping: until Wait, gopls's pid (its process group id) cannot be
-	// reused, so this cannot hit an unrelated process. It also ends any go command gopls
-	// left behind.
-	killTree(c.cmd)
+	// Kill before reaping: until Wait, gopls's pid (its session id) cannot be reused, so
+	// this cannot hit an unrelated process. It also ends any go command gopls left behind.
+	reaper.Kill(c.cmd.Process.Pid)
 	err := c.cmd.Wait()
 	<-c.readerDone
 	c.bg.Wait()

@@ -4,9 +4,11 @@
 package kernelspec
 
 import (
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -87,6 +89,14 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
+// logoFiles are the logos frontends show for the kernel: "Go" over a 4×4 grid of tensor
+// cells shaded like a small feature map, on a dark rounded square. JupyterLab uses the SVG;
+// the PNGs (32 and 64 pixels, Jupyter's names) serve the classic notebook and other front
+// ends.
+//
+//go:embed logo/logo-svg.svg logo/logo-32x32.png logo/logo-64x64.png
+var logoFiles embed.FS
+
 // Install writes kernel.json and the logos (logo-32x32.png, logo-64x64.png,
 // logo-svg.svg) into <dataDir>/kernels/<spec.Name>, replacing a previous install, and
 // returns that directory.
@@ -109,13 +119,15 @@ func Install(dataDir string, spec Spec) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("install kernel spec: encode kernel.json: %w", err)
 	}
-	files := map[string][]byte{"kernel.json": append(kj, '\n'), "logo-svg.svg": LogoSVG()}
-	for _, size := range []int{32, 64} {
-		png, err := LogoPNG(size)
-		if err != nil {
+	files := map[string][]byte{"kernel.json": append(kj, '\n')}
+	logos, err := fs.ReadDir(logoFiles, "logo")
+	if err != nil {
+		return "", fmt.Errorf("install kernel spec: %w", err)
+	}
+	for _, l := range logos {
+		if files[l.Name()], err = fs.ReadFile(logoFiles, "logo/"+l.Name()); err != nil {
 			return "", fmt.Errorf("install kernel spec: %w", err)
 		}
-		files[fmt.Sprintf("logo-%dx%d.png", size, size)] = png
 	}
 	for name, data := range files {
 		if err := writeFileAtomic(filepath.Join(dir, name), data); err != nil {

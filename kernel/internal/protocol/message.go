@@ -151,7 +151,7 @@ func newReplayGuard() *replayGuard {
 	return &replayGuard{seen: make(map[string]struct{}), ring: make([]string, replayHistory)}
 }
 
-// fresh records sig and reports whether it had not been seen before.
+// fresh records a message digest and reports whether it had not been seen before.
 func (g *replayGuard) fresh(sig []byte) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()

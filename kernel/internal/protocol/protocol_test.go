@@ -195,6 +195,21 @@ func (c *client) recv() (*protocol.Message, [][]byte) {
 	return m, raw.Frames
 }
 
+// kernelInfoRoundTrip sends a kernel_info_request from one client, answers it, and checks
+// that the other (often the same) client receives the reply to it.
+func kernelInfoRoundTrip(t *testing.T, srv *protocol.Server, from, to *client) {
+	t.Helper()
+	req := newRequest("kernel_info_request", nil)
+	from.send(req, testKey)
+	r := nextRequest(t, srv)
+	if err := srv.Reply(r, "kernel_info_reply", map[string]string{"status": "ok"}); err != nil {
+		t.Fatalf("reply: %v", err)
+	}
+	if m, _ := to.recv(); m.ParentHeader.MsgID != req.Header.MsgID {
+		t.Fatalf("got a reply to %q, want one to %q", m.ParentHeader.MsgID, req.Header.MsgID)
+	}
+}
+
 func nextRequest(t *testing.T, srv *protocol.Server) protocol.Request {
 	t.Helper()
 	select {
@@ -526,13 +541,26 @@ func TestEmptyKeyDisablesSigning(t *testing.T) {
 }
 
 func TestStdinInput(t *testing.T) {
-	srv := listen(t, testKey, nil)
+	rec := &logRecorder{}
+	srv := listen(t, testKey, slog.New(slog.NewTextHandler(rec, nil)))
 	// jupyter_client gives its shell and stdin sockets the same identity.
 	shell := dial(t, zmq4.Dealer, srv.Info().ShellPort, testKey, "session-bytes")
 	stdin := dial(t, zmq4.Dealer, srv.Info().StdinPort, testKey, "session-bytes")
 	// A second frontend on stdin must not receive the request.
 	other := dial(t, zmq4.Dealer, srv.Info().StdinPort, testKey, "someone-else")
-	_ = other
+	// A client's Dial returns when its side of the handshake is done, a moment before the
+	// server registers the peer: a stray input_reply from each, which the server can only
+	// log once it reads from that peer, shows both are registered.
+	for i, c := range []*client{stdin, other} {
+		c.send(newRequest("input_reply", map[string]string{"value": "stray"}), testKey)
+		deadline := time.Now().Add(guard)
+		for rec.count("does not answer a pending input_request") < i+1 {
+			if time.Now().After(deadline) {
+				t.Fatal("stdin peer never registered (deadlock guard)")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 
 	exec := newRequest("execute_request", map[string]any{"code": "x := input()", "allow_stdin": true})
 	shell.send(exec, testKey)
@@ -836,15 +864,7 @@ func TestIPCTransport(t *testing.T) {
 			c.in <- m
 		}
 	}()
-	req := newRequest("kernel_info_request", nil)
-	c.send(req, testKey)
-	r := nextRequest(t, srv)
-	if err := srv.Reply(r, "kernel_info_reply", map[string]string{"status": "ok"}); err != nil {
-		t.Fatal(err)
-	}
-	if m, _ := c.recv(); m.ParentHeader.MsgID != req.Header.MsgID {
-		t.Errorf("reply parent %s", m.ParentHeader.MsgID)
-	}
+	kernelInfoRoundTrip(t, srv, c, c)
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,9 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +19,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/go-zeromq/zmq4"
 	"github.com/google/uuid"
 )
 
@@ -101,17 +102,17 @@ func Listen(ctx context.Context, info ConnectionInfo, log *slog.Logger) (*Server
 	}
 	type spec struct {
 		dst  **zsocket
-		kind zmq4.SocketType
+		kind socketType
 		name string
 		port *int
 		on   func(*peer, [][]byte)
 	}
 	specs := []spec{
-		{&s.hb, zmq4.Rep, "hb", &info.HBPort, s.echo},
-		{&s.iopub, zmq4.Pub, "iopub", &info.IOPubPort, s.welcome},
-		{&s.control, zmq4.Router, "control", &info.ControlPort, s.requestHandler(Control)},
-		{&s.stdin, zmq4.Router, "stdin", &info.StdinPort, s.stdinHandler},
-		{&s.shell, zmq4.Router, "shell", &info.ShellPort, s.requestHandler(Shell)},
+		{&s.hb, typeRep, "hb", &info.HBPort, s.echo},
+		{&s.iopub, typePub, "iopub", &info.IOPubPort, s.welcome},
+		{&s.control, typeRouter, "control", &info.ControlPort, s.requestHandler(Control)},
+		{&s.stdin, typeRouter, "stdin", &info.StdinPort, s.stdinHandler},
+		{&s.shell, typeRouter, "shell", &info.ShellPort, s.requestHandler(Shell)},
 	}
 	for _, sp := range specs {
 		z, err := listenZ(sp.kind, sp.name, info.Transport, info.IP, *sp.port, log, sp.on)
@@ -171,14 +172,14 @@ func (s *Server) welcome(p *peer, frames [][]byte) {
 	if err != nil {
 		return
 	}
-	if err := p.enqueue(out); err != nil {
+	if err := p.enqueue(outgoing{frames: out}); err != nil {
 		s.log.Debug("iopub_welcome dropped", "err", err)
 	}
 }
 
 // echo is the heartbeat: every message comes straight back to its sender.
 func (s *Server) echo(p *peer, frames [][]byte) {
-	if err := p.enqueue(frames); err != nil {
+	if err := p.enqueue(outgoing{frames: frames}); err != nil {
 		s.log.Debug("heartbeat echo dropped", "err", err)
 	}
 }
@@ -187,7 +188,7 @@ func (s *Server) echo(p *peer, frames [][]byte) {
 // message must be dropped.
 func (s *Server) receive(ch Channel, frames [][]byte) *Message {
 	m, err := decode(frames, s.signer)
-	if err == nil && s.signer.key != nil && !s.replay.fresh(signatureOf(frames)) {
+	if err == nil && s.signer.key != nil && !s.replay.fresh(digestOf(frames)) {
 		err = errReplayed
 	}
 	if err != nil {
@@ -197,11 +198,14 @@ func (s *Server) receive(ch Channel, frames [][]byte) *Message {
 	return m
 }
 
-// signatureOf returns the signature frame of an already decoded message.
-func signatureOf(frames [][]byte) []byte {
+// digestOf returns the digest an already verified message's signature encodes. The replay
+// guard keys on these bytes, not on the hex text: hex is case-insensitive, so the same
+// signature upper-cased must count as seen.
+func digestOf(frames [][]byte) []byte {
 	for i, f := range frames {
-		if string(f) == string(delimiter) {
-			return frames[i+1]
+		if bytes.Equal(f, delimiter) {
+			d, _ := hex.DecodeString(string(frames[i+1])) // verified: valid hex
+			return d
 		}
 	}
 	return nil

@@ -5,33 +5,35 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"strings"
+	"runtime/debug"
 	"sync"
 	"time"
-
-	"github.com/go-zeromq/zmq4"
-	"github.com/go-zeromq/zmq4/security/null"
 )
 
-// This file holds the listening ZeroMQ sockets. go-zeromq/zmq4 provides the ZMTP 3.0 wire
-// protocol (greeting, NULL handshake, framing) through zmq4.Open and zmq4.Conn, and we use
-// exactly that. Its socket types are not used, on purpose: in v0.17.0 a PUB socket's send
-// goroutine is never stopped by Close, ROUTER/REP readers can block forever on an internal
-// channel once nobody calls Recv, a REP socket tracks one pending request for all peers,
-// and sends to a peer that stopped reading block the caller. A kernel must close without
-// leaking goroutines and must not stall a cell because one frontend went away, so the
-// socket semantics we need (ROUTER routing by identity, PUB prefix subscriptions, an echo
-// for the heartbeat) are implemented here over zmq4.Conn with per-peer send queues.
+// This file holds the listening ZeroMQ sockets, over the ZMTP codec in wire.go. The socket
+// semantics the kernel needs (ROUTER routing by identity, PUB prefix subscriptions, an echo
+// for the heartbeat) are implemented here with per-peer send queues, rather than with
+// go-zeromq/zmq4's socket types: in v0.17.0 a PUB socket's send goroutine is never stopped
+// by Close, ROUTER/REP readers can block forever on an internal channel once nobody calls
+// Recv, a REP socket tracks one pending request for all peers, and sends to a peer that
+// stopped reading block the caller. A kernel must close without leaking goroutines and must
+// not stall a cell because one frontend went away.
+//
+// Every connection is served by its own goroutines, and anything wrong with one (a bad
+// greeting, an oversized frame, a protocol violation, even a panic in the code that reads
+// it) ends that connection only.
 
 const (
 	handshakeTimeout = 10 * time.Second
 	// writeTimeout bounds how long one message may take to reach a peer whose receive
-	// buffer is full; past it the peer is considered gone and dropped.
+	// buffer is full; past it the peer is considered gone and dropped. A reply waits as long
+	// for room in the peer's send queue.
 	writeTimeout = time.Minute
-	// peerQueue is the per-peer send high-water mark, as ZMQ_SNDHWM: messages beyond it
-	// are dropped rather than blocking the kernel.
+	// peerQueue is the per-peer send high-water mark, as ZMQ_SNDHWM. iopub messages beyond
+	// it are dropped rather than blocking the kernel (PUB semantics); replies wait for room.
 	peerQueue = 1000
 	// linger is how long close keeps sending what was queued before it (ZMQ_LINGER):
 	// a shutdown_reply sent just before Close must still reach the frontend.
@@ -46,8 +48,8 @@ var (
 
 // zsocket is one listening socket with its connected peers.
 type zsocket struct {
-	kind  zmq4.SocketType // zmq4.Router, zmq4.Pub or zmq4.Rep
-	name  string          // channel name, for logs
+	kind  socketType // typeRouter, typePub or typeRep
+	name  string     // channel name, for logs
 	ln    net.Listener
 	log   *slog.Logger
 	onMsg func(p *peer, frames [][]byte) // called on the peer's read goroutine
@@ -62,13 +64,19 @@ type zsocket struct {
 	lingerUntil time.Time // set by close before peers are told to linger
 }
 
+// outgoing is one item of a peer's send queue: a message, or a ZMTP command.
+type outgoing struct {
+	frames  [][]byte
+	command string // when set, frames[0] is the command's data
+}
+
 // peer is one connected frontend socket.
 type peer struct {
 	s    *zsocket
 	raw  net.Conn
-	zc   *zmq4.Conn
+	wc   *wireConn
 	id   []byte
-	out  chan [][]byte
+	out  chan outgoing
 	done chan struct{}
 	once sync.Once
 	// lingering is closed when the socket closes: the writer sends what is queued,
@@ -86,7 +94,7 @@ type peer struct {
 }
 
 // listenZ binds a socket of the given kind. port 0 picks a free TCP port.
-func listenZ(kind zmq4.SocketType, name, transport, ip string, port int, log *slog.Logger,
+func listenZ(kind socketType, name, transport, ip string, port int, log *slog.Logger,
 	onMsg func(*peer, [][]byte)) (*zsocket, error) {
 	var (
 		ln  net.Listener
@@ -158,9 +166,12 @@ func (s *zsocket) accept() {
 
 func (s *zsocket) handshake(c net.Conn) {
 	defer s.wg.Done()
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
-	zc, err := zmq4.Open(c, null.Security(), s.kind, nil, true, nil)
-	_ = c.SetDeadline(time.Time{})
+	wc := newWireConn(c)
+	err := s.guard("handshake", c, func() error {
+		_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+		defer c.SetDeadline(time.Time{})
+		return wc.handshake(s.kind)
+	})
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -168,26 +179,35 @@ func (s *zsocket) handshake(c net.Conn) {
 	if err != nil || s.closed {
 		c.Close()
 		if err != nil && !s.closed {
-			s.log.Warn("ZMTP handshake failed", "channel", s.name, "remote", c.RemoteAddr().String(), "err", err)
+			s.log.Warn("ZMTP handshake failed; connection closed", "channel", s.name, "remote", c.RemoteAddr().String(), "err", err)
 		}
 		return
 	}
 	p := &peer{
-		s: s, raw: c, zc: zc,
-		out:       make(chan [][]byte, peerQueue),
+		s: s, raw: c, wc: wc,
+		out:       make(chan outgoing, peerQueue),
 		done:      make(chan struct{}),
 		lingering: make(chan struct{}),
 		topics:    make(map[string]int),
 	}
-	if s.kind == zmq4.Router {
-		p.id = []byte(zc.Peer.Meta["Identity"])
-		if len(p.id) == 0 {
-			// libzmq's convention for anonymous peers: a 0 byte then 4 random bytes.
+	if s.kind == typeRouter {
+		p.id = wc.identity
+		if len(p.id) == 0 || p.id[0] == 0 {
+			// libzmq's convention for anonymous peers: a 0 byte then 4 random bytes (ids
+			// starting with 0 are reserved for these, so a peer cannot claim one).
 			p.id = make([]byte, 5)
 			_, _ = rand.Read(p.id[1:])
 		}
-		// The newest connection with an identity takes it over (ZMQ_ROUTER_HANDOVER):
-		// a frontend that reconnects must get its replies on the new connection.
+		if _, taken := s.byID[string(p.id)]; taken {
+			// As libzmq's ROUTER without ZMQ_ROUTER_HANDOVER: the first connection keeps
+			// its identity and its replies; the newcomer is refused. (Jupyter front ends use
+			// their session id as identity, and iopub broadcasts that id to every
+			// subscriber, so handing over would let any local client steal replies.)
+			s.log.Warn("refusing a second connection with an identity already connected", "channel", s.name,
+				"remote", c.RemoteAddr().String())
+			c.Close()
+			return
+		}
 		s.byID[string(p.id)] = p
 	}
 	s.peers[p] = struct{}{}
@@ -196,38 +216,91 @@ func (s *zsocket) handshake(c net.Conn) {
 	go p.writeLoop()
 }
 
+// guard runs f, one connection's work, turning a panic into an error so that no input a
+// peer sends can take the kernel down.
+func (s *zsocket) guard(what string, c net.Conn, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("panic while serving a connection; connection closed", "channel", s.name, "during", what,
+				"remote", c.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic during %s: %v", what, r)
+		}
+	}()
+	return f()
+}
+
 func (p *peer) readLoop() {
 	defer p.s.wg.Done()
 	defer p.drop()
-	for {
-		msg, err := p.zc.RecvMsg()
-		if err != nil {
-			select {
-			case <-p.done:
-			default:
-				if !errors.Is(err, net.ErrClosed) && !strings.Contains(err.Error(), "EOF") {
-					p.s.log.Debug("peer read ended", "channel", p.s.name, "err", err)
+	err := p.s.guard("read", p.raw, func() error {
+		for {
+			m, err := p.wc.readMessage()
+			if err != nil {
+				return err
+			}
+			if m.command != "" {
+				if err := p.command(m); err != nil {
+					return err
 				}
+				continue
 			}
-			return
-		}
-		if msg.Type == zmq4.CmdMsg || len(msg.Frames) == 0 {
-			continue // ZMTP commands (PING is answered by zmq4 itself)
-		}
-		switch p.s.kind {
-		case zmq4.Pub:
-			p.subscription(msg.Frames)
-			if p.s.onMsg != nil {
-				p.s.onMsg(p, msg.Frames) // the server answers new subscriptions (iopub_welcome)
+			switch p.s.kind {
+			case typePub:
+				p.subscription(m.frames)
+				if p.s.onMsg != nil {
+					p.s.onMsg(p, m.frames) // the server answers new subscriptions (iopub_welcome)
+				}
+			case typeRouter:
+				frames := make([][]byte, 0, len(m.frames)+1)
+				frames = append(frames, p.id)
+				p.s.onMsg(p, append(frames, m.frames...))
+			default:
+				p.s.onMsg(p, m.frames)
 			}
-		case zmq4.Router:
-			frames := make([][]byte, 0, len(msg.Frames)+1)
-			frames = append(frames, p.id)
-			p.s.onMsg(p, append(frames, msg.Frames...))
-		default:
-			p.s.onMsg(p, msg.Frames)
 		}
+	})
+	select {
+	case <-p.done:
+		return // dropped by us: not the peer's doing
+	default:
 	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	p.s.log.Warn("connection closed", "channel", p.s.name, "remote", p.raw.RemoteAddr().String(), "reason", err)
+}
+
+// command handles a ZMTP command received after the handshake.
+func (p *peer) command(m message) error {
+	switch m.command {
+	case "PING":
+		// PING carries a 2-byte TTL then up to 16 bytes of context, which PONG echoes.
+		if len(m.body) < 2 {
+			return fmt.Errorf("%w: PING of %d bytes", errProtocol, len(m.body))
+		}
+		ctx := m.body[2:]
+		if len(ctx) > 16 {
+			return fmt.Errorf("%w: PING context of %d bytes", errProtocol, len(ctx))
+		}
+		if err := p.enqueue(outgoing{command: "PONG", frames: [][]byte{bytes.Clone(ctx)}}); err != nil {
+			p.s.log.Debug("PONG dropped", "channel", p.s.name, "err", err)
+		}
+	case "SUBSCRIBE", "CANCEL":
+		// ZMTP 3.1 peers may send subscriptions as commands.
+		if p.s.kind == typePub {
+			flag := byte(1)
+			if m.command == "CANCEL" {
+				flag = 0
+			}
+			p.subscription([][]byte{append([]byte{flag}, m.body...)})
+		}
+	case "ERROR":
+		return fmt.Errorf("peer sent ERROR: %q", errorReason(m.body))
+	case "READY":
+		return fmt.Errorf("%w: READY after the handshake", errProtocol)
+	}
+	// Other commands (PONG, unknown ones) are ignored, as libzmq does.
+	return nil
 }
 
 // subscription applies a SUB peer's (un)subscribe message: one frame, 1 or 0 then the
@@ -267,16 +340,16 @@ func (p *peer) writeLoop() {
 		select {
 		case <-p.done:
 			return
-		case frames := <-p.out:
-			if !p.write(frames, time.Now().Add(writeTimeout)) {
+		case o := <-p.out:
+			if !p.write(o, time.Now().Add(writeTimeout)) {
 				return
 			}
 		case <-p.lingering:
 			deadline := p.s.lingerUntil
 			for {
 				select {
-				case frames := <-p.out:
-					if !p.write(frames, deadline) {
+				case o := <-p.out:
+					if !p.write(o, deadline) {
 						return
 					}
 				default:
@@ -288,15 +361,21 @@ func (p *peer) writeLoop() {
 	}
 }
 
-// write sends one message; on failure it drops the peer and reports false.
-func (p *peer) write(frames [][]byte, deadline time.Time) bool {
+// write sends one message or command; on failure it drops the peer and reports false.
+func (p *peer) write(o outgoing, deadline time.Time) bool {
 	p.dlMu.Lock()
 	if p.lingerSet && p.s.lingerUntil.Before(deadline) {
 		deadline = p.s.lingerUntil
 	}
 	_ = p.raw.SetWriteDeadline(deadline)
 	p.dlMu.Unlock()
-	if err := p.zc.SendMsg(zmq4.NewMsgFrom(frames...)); err != nil {
+	var err error
+	if o.command != "" {
+		err = p.wc.writeCommand(o.command, o.frames[0])
+	} else {
+		err = p.wc.writeMessage(o.frames)
+	}
+	if err != nil {
 		select {
 		case <-p.done:
 		default:
@@ -308,17 +387,35 @@ func (p *peer) write(frames [][]byte, deadline time.Time) bool {
 	return true
 }
 
-// enqueue hands frames to the peer's writer without blocking.
-func (p *peer) enqueue(frames [][]byte) error {
+// enqueue hands an item to the peer's writer without blocking.
+func (p *peer) enqueue(o outgoing) error {
 	select {
 	case <-p.done:
 		return errClosed
 	default:
 	}
 	select {
-	case p.out <- frames:
+	case p.out <- o:
 		return nil
 	default:
+		return errQueueFull
+	}
+}
+
+// enqueueWait hands an item to the peer's writer, waiting up to timeout for room: a reply
+// must not be lost because the front end reads slower than the kernel answers.
+func (p *peer) enqueueWait(o outgoing, timeout time.Duration) error {
+	if err := p.enqueue(o); err != errQueueFull {
+		return err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case p.out <- o:
+		return nil
+	case <-p.done:
+		return errClosed
+	case <-t.C:
 		return errQueueFull
 	}
 }
@@ -360,7 +457,7 @@ func (s *zsocket) route(frames [][]byte, fallbackSingle bool) error {
 	if p == nil {
 		return errUnroutable
 	}
-	return p.enqueue(frames[1:])
+	return p.enqueueWait(outgoing{frames: frames[1:]}, writeTimeout)
 }
 
 // publish sends frames to every peer subscribed to a prefix of frames[0].
@@ -379,18 +476,11 @@ func (s *zsocket) publish(frames [][]byte) error {
 		if !p.subscribed(frames[0]) {
 			continue
 		}
-		if err := p.enqueue(frames); err != nil {
+		if err := p.enqueue(outgoing{frames: frames}); err != nil {
 			s.log.Warn("iopub message not delivered to a subscriber", "err", err)
 		}
 	}
 	return nil
-}
-
-// peerCount reports how many peers completed the handshake.
-func (s *zsocket) peerCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.peers)
 }
 
 // close stops accepting, lets every peer's writer send what is already queued (for at

@@ -25,22 +25,18 @@
 //
 // Run: node kernel/tests/browser/notebooks.mjs   (after scripts/setup.sh; needs /usr/bin/chromium)
 // GOSTUDY_BROWSER_NOTEBOOKS=00,04 runs only the notebooks whose names start so.
+// GOSTUDY_BROWSER_RUNS=dir makes the lessons reuse the finished runs in dir (scripts/test.sh
+// passes the runs its notebook tests trained, so figures and progress bars are checked on the
+// reuse path a reader meets after a restart, and CI does not train everything twice).
 
-import { chromium } from "playwright-core";
-import { execFileSync, spawn } from "node:child_process";
-import crypto from "node:crypto";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 
-import { figureChecks, pageChecks } from "./checks.mjs";
+import { notebookChecks } from "./checks.mjs";
+import { artifacts, launchChromium, root, startLab } from "./lab.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const root = path.resolve(here, "../../..");
-const artifacts = process.env.GOSTUDY_ARTIFACTS || path.join(root, "test-artifacts", "browser");
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 const only = (process.env.GOSTUDY_BROWSER_NOTEBOOKS || "").split(",").map((s) => s.trim()).filter(Boolean);
 const runTimeoutMs = Number(process.env.GOSTUDY_BROWSER_RUN_TIMEOUT || 20 * 60) * 1000;
 const themes = [
@@ -52,32 +48,6 @@ const started = Date.now();
 function log(...args) {
   const s = ((Date.now() - started) / 1000).toFixed(0).padStart(4);
   console.log(`[browser ${s}s]`, ...args);
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
-
-async function waitForServer(url, deadlineMs, lab) {
-  const end = Date.now() + deadlineMs;
-  while (Date.now() < end) {
-    if (lab.exitCode !== null) throw new Error(`JupyterLab exited with ${lab.exitCode}`);
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`JupyterLab did not answer ${url} within ${deadlineMs / 1000}s`);
 }
 
 function git(dir, ...args) {
@@ -292,50 +262,48 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const repo = scratchRepo();
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "gostudy-browser-state-"));
-  const port = await freePort();
-  const token = crypto.randomBytes(16).toString("hex");
-  const base = `http://127.0.0.1:${port}`;
-  const labLog = fs.openSync(path.join(artifacts, "jupyterlab.log"), "w");
+  // Every cell attached and laid out: JupyterLab's default (content-visibility) skips the
+  // layout of cells out of view, whose outputs then measure as empty.
+  const tracker = path.join(scratch, "settings", "@jupyterlab", "notebook-extension");
+  fs.mkdirSync(tracker, { recursive: true });
+  fs.writeFileSync(path.join(tracker, "tracker.jupyterlab-settings"), JSON.stringify({ windowingMode: "none" }));
   const env = {
-    ...process.env,
-    GOSTUDY_SKIP_SETUP: "1",
     GOSTUDY_NOTEBOOK_DIR: repo,
     GOSTUDY_BUDGET: "test",
-    GOSTUDY_RUNS: path.join(scratch, "runs"),
+    // scripts/test.sh passes the runs the notebooks' kernel tests just trained
+    // (GOSTUDY_BROWSER_RUNS), so this pass redraws them from their records instead of training
+    // them again; alone, it trains into a scratch folder.
+    GOSTUDY_RUNS: process.env.GOSTUDY_BROWSER_RUNS || path.join(scratch, "runs"),
     // JupyterLab keeps the theme choice and the workspace here, not in the user's settings.
     JUPYTERLAB_SETTINGS_DIR: path.join(scratch, "settings"),
     JUPYTERLAB_WORKSPACES_DIR: path.join(scratch, "workspaces"),
     JUPYTER_RUNTIME_DIR: path.join(scratch, "runtime"),
   };
-  const lab = spawn(path.join(root, "scripts", "lab.sh"),
-    ["--no-browser", `--port=${port}`, "--ServerApp.ip=127.0.0.1", `--IdentityProvider.token=${token}`],
-    { env, detached: true, stdio: ["ignore", labLog, labLog] });
+  let lab;
   let browser;
   const failures = [];
   const timing = [];
   try {
-    await waitForServer(`${base}/api/status?token=${token}`, 120000, lab);
-    log("JupyterLab is up on port", port, "serving", repo);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    lab = await startLab(path.join(artifacts, "jupyterlab.log"), env);
+    const { base, token } = lab;
+    log("JupyterLab is up at", base, "serving", repo);
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
 
-    // Opening a notebook and closing it without running anything leaves git status clean
-    // (were JupyterLab to mark it modified, a reader would be asked to save, and would).
+    // Opening a notebook and closing it without running anything leaves git status clean.
+    // Were JupyterLab to mark it modified, autosave (or the reader, asked on closing) would
+    // save it: the test saves it too, so that git shows what a reader would find.
     const first = notebookNames()[0];
     if (first) {
       await openNotebook(page, base, token, first);
-      await becomesDirty(page, first);
-      const asked = await closeNotebook(page);
+      const dirty = await becomesDirty(page, first);
+      if (dirty) await save(page, first);
+      await closeNotebook(page);
       const status = git(repo, "status", "--porcelain", "--untracked-files=all").trim();
-      if (asked || status) {
-        failures.push(`${first}: opening and closing it without running it ${asked ? "asked to save it" : ""}${status ? `; git status: ${status.replace(/\n/g, "; ")}` : ""}`);
+      if (dirty || status) {
+        failures.push(`${first}: opening and closing it without running it ${dirty ? "marked it modified" : ""}${status ? `; git status: ${status.replace(/\n/g, "; ")}` : ""}`);
       }
-      log("open and close", first + ":", asked ? "asked to save" : "not modified", status ? `git status: ${status}` : "git status clean");
+      log("open and close", first + ":", dirty ? "marked modified" : "not modified", status ? `git status: ${status}` : "git status clean");
     }
 
     for (const name of notebookNames()) {
@@ -360,11 +328,10 @@ async function main() {
 
       for (const theme of themes) {
         await setTheme(page, theme);
-        const findings = await page.evaluate(pageChecks);
-        const figs = await page.evaluate(figureChecks);
-        for (const f of [...findings, ...figs.problems]) fail(`[${theme.name}] ${f}`);
+        const found = await page.evaluate(notebookChecks);
+        for (const f of found.problems) fail(`[${theme.name}] ${f}`);
         const shots = await screenshotFigures(page, path.join(artifacts, name.replace(/\.ipynb$/, ""), theme.name));
-        log(`${name} [${theme.name}]: ${figs.count} figures checked, ${shots} screenshots, ${findings.length + figs.problems.length} problems`);
+        log(`${name} [${theme.name}]: ${found.count} figures checked, ${shots} screenshots, ${found.problems.length} problems`);
       }
       await setTheme(page, themes[0]);
       await save(page, name);
@@ -394,17 +361,7 @@ async function main() {
     failures.push(String((e && e.stack) || e));
   } finally {
     if (browser) await browser.close();
-    try {
-      process.kill(-lab.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-    await new Promise((r) => setTimeout(r, 3000));
-    try {
-      process.kill(-lab.pid, "SIGKILL");
-    } catch {
-      // exited
-    }
+    if (lab) await lab.stop();
   }
   fs.rmSync(repo, { recursive: true, force: true });
   fs.rmSync(scratch, { recursive: true, force: true });

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gostudy/gostudy/internal/checkout"
+
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gostudy/gostudy/pkg/backend"
@@ -26,7 +28,7 @@ import (
 )
 
 // BackendsEnv restricts the test backends to a comma-separated list of names ("go", "xla:cpu",
-// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu.
+// "xla:cuda"), which helps on a slow machine; unset means go and xla:cpu (go only under -short).
 const BackendsEnv = "GOSTUDY_TEST_BACKENDS"
 
 // pluginFile is the PJRT CPU plugin's file name, as scripts/setup.sh installs it under plugins/.
@@ -44,23 +46,9 @@ var (
 	backendsErr  []string
 )
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("getwd: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+// repoRoot is the gostudy checkout holding the working directory (a test runs in its
+// package's folder).
+func repoRoot() (string, error) { return checkout.Find(checkout.Starts()...) }
 
 // RepoRoot returns the repository root (the directory with go.mod), failing the test if none.
 func RepoRoot(t testing.TB) string {
@@ -96,9 +84,15 @@ func FindCPUPlugin() string {
 	return ""
 }
 
+// wanted tells whether the backend name is to be tested: the ones $GOSTUDY_TEST_BACKENDS
+// lists; by default go and xla:cpu, or only go under -short (the quick tier: XLA's
+// compilation is most of the time of these small checks).
 func wanted(name string) bool {
 	env := os.Getenv(BackendsEnv)
 	if env == "" {
+		if testing.Short() {
+			return name == "go"
+		}
 		return name != backend.CUDA
 	}
 	for _, n := range strings.Split(env, ",") {
@@ -207,28 +201,6 @@ func NCHWToNHWC(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(dst, b, h, w, c)
-}
-
-// NHWCToNCHW converts a float32 [B, H, W, C] tensor to PyTorch's [B, C, H, W].
-func NHWCToNCHW(t testing.TB, x *tensors.Tensor) *tensors.Tensor {
-	t.Helper()
-	dims := x.Shape().Dimensions
-	if len(dims) != 4 {
-		t.Fatalf("NHWCToNCHW: want rank 4, got %s", x.Shape())
-	}
-	b, h, w, c := dims[0], dims[1], dims[2], dims[3]
-	src := tensors.MustCopyFlatData[float32](x)
-	dst := make([]float32, len(src))
-	for ib := range b {
-		for ic := range c {
-			for ih := range h {
-				for iw := range w {
-					dst[((ib*c+ic)*h+ih)*w+iw] = src[((ib*h+ih)*w+iw)*c+ic]
-				}
-			}
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(dst, b, c, h, w)
 }
 
 // MaxAbsDiff returns the largest |got-want| over two float32 tensors of equal shape; it fails

@@ -1,4 +1,7 @@
-package runner
+// Package kerneltest holds test and benchmark helpers for the gostudy kernel. The kernel
+// itself never uses it: it is how benchmarks (bench/kernel/gpucells) and tests run cells
+// that a session compiled earlier, outside that session.
+package kerneltest
 
 import (
 	"context"
@@ -6,23 +9,25 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/gostudy/gostudy/kernel/runner"
 )
 
 // replayOutput hands a replayed runner's text to a callback and its "done" events to Replay.
 type replayOutput struct {
 	stream func(name, text string)
-	done   chan Event
+	done   chan runner.Event
 }
 
 func (o replayOutput) Stream(name, text string) { o.stream(name, text) }
 
-func (o replayOutput) Event(ev Event) {
-	if ev.Ev == "done" {
+func (o replayOutput) Event(ev runner.Event) {
+	if ev.Ev == runner.EvDone {
 		o.done <- ev
 	}
 }
 
-// Replay runs cells compiled earlier (plugins kept with the kernel's KeepPlugins option), in
+// Replay runs cells compiled earlier (plugins kept with the engine's KeepPlugins option), in
 // order, in a fresh runner started from bin — the runner binary of the session that compiled
 // them, which alone can load them — and returns how long each took from its run command to
 // its end. It is how cell latency is measured on a machine without a Go toolchain. stream
@@ -34,9 +39,9 @@ func Replay(ctx context.Context, bin string, plugins []string, env []string, str
 		return nil, fmt.Errorf("replay: %w", err)
 	}
 	defer os.RemoveAll(work)
-	out := replayOutput{stream: stream, done: make(chan Event, 1)}
+	out := replayOutput{stream: stream, done: make(chan runner.Event, 1)}
 	env = append(env, "GOSTUDY_RUNNER=1", "GOSTUDY_SESSION_DIR="+work)
-	rc, err := Start(ctx, bin, work, env, out)
+	rc, err := runner.Start(ctx, bin, work, env, out)
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
@@ -53,7 +58,7 @@ func Replay(ctx context.Context, bin string, plugins []string, env []string, str
 			return took, fmt.Errorf("replay cell %d: %w", n, err)
 		}
 		start := time.Now()
-		if err := rc.Send(Command{Op: "run", ID: n, Cell: n, Plugin: copyPath}); err != nil {
+		if err := rc.Send(runner.Command{Op: runner.OpRun, ID: n, Cell: n, Plugin: copyPath}); err != nil {
 			return took, fmt.Errorf("replay cell %d: %w", n, err)
 		}
 		select {

@@ -271,14 +271,25 @@ func reflectPad(x *graph.Node, p int) *graph.Node {
 
 // windows gathers, for every output pixel of an already padded [B, H+2p, W+2p, C] map, its
 // k×k neighbourhood: [B, H, W, k², C], window position t = i·k + j (PyTorch's Unfold order).
+// It is one depthwise convolution with fixed one-hot kernels (output channel c·k² + t copies
+// input channel c at tap t) rather than k² slices stacked: the same numbers, but XLA compiles
+// the slices' gradient (k² pads summed) several times slower, which made ResNet-ACmix's
+// training step take minutes to compile on a CPU.
 func windows(xp *graph.Node, k, h, w int) *graph.Node {
-	parts := make([]*graph.Node, 0, k*k)
-	for i := range k {
-		for j := range k {
-			parts = append(parts, graph.Slice(xp, graph.AxisRange(), graph.AxisRange(i, i+h), graph.AxisRange(j, j+w), graph.AxisRange()))
+	dims := xp.Shape().Dimensions
+	b, c, kk := dims[0], dims[3], k*k
+	if dims[1] != h+k-1 || dims[2] != w+k-1 {
+		exceptions.Panicf("nn.ACmix windows: padded map %d×%d is not %d×%d plus a %d×%d window", dims[1], dims[2], h, w, k, k)
+	}
+	kern := make([]float32, c*kk*kk)
+	for ch := range c {
+		for t := range kk {
+			kern[((ch*kk+t)*k+t/k)*k+t%k] = 1
 		}
 	}
-	return graph.Stack(parts, 3)
+	weight := graph.ConvertDType(graph.Const(xp.Graph(), tensors.FromFlatDataAndDimensions(kern, c*kk, 1, k, k)), xp.DType())
+	y := Conv2dApply(xp, weight, nil, Conv2dConfig{Groups: c}) // [B, H, W, C·k²]
+	return graph.TransposeAllDims(graph.Reshape(y, b, h, w, c, kk), 0, 1, 2, 4, 3)
 }
 
 // ACmixBottleneck is ResNet's bottleneck with the 3×3 conv replaced by ACmix (the authors'

@@ -271,25 +271,29 @@ func reflectPad(x *graph.Node, p int) *graph.Node {
 
 // windows gathers, for every output pixel of an already padded [B, H+2p, W+2p, C] map, its
 // k×k neighbourhood: [B, H, W, k², C], window position t = i·k + j (PyTorch's Unfold order).
-// It is one depthwise convolution with fixed one-hot kernels (output channel c·k² + t copies
-// input channel c at tap t) rather than k² slices stacked: the same numbers, but XLA compiles
-// the slices' gradient (k² pads summed) several times slower, which made ResNet-ACmix's
-// training step take minutes to compile on a CPU.
+// It is one Gather over the padded pixels rather than k² slices stacked: the same numbers, but
+// XLA compiles the slices' gradient (k² pads summed) several times slower, which made
+// ResNet-ACmix's training step take minutes to compile on a CPU. (A depthwise conv with one-hot
+// kernels would do too, but nn.CountMACs would count its copies as multiply-accumulates.)
 func windows(xp *graph.Node, k, h, w int) *graph.Node {
 	dims := xp.Shape().Dimensions
-	b, c, kk := dims[0], dims[3], k*k
-	if dims[1] != h+k-1 || dims[2] != w+k-1 {
-		exceptions.Panicf("nn.ACmix windows: padded map %d×%d is not %d×%d plus a %d×%d window", dims[1], dims[2], h, w, k, k)
+	b, hp, wp, c := dims[0], dims[1], dims[2], dims[3]
+	if hp != h+k-1 || wp != w+k-1 {
+		exceptions.Panicf("nn.ACmix windows: padded map %d×%d is not %d×%d plus a %d×%d window", hp, wp, h, w, k, k)
 	}
-	kern := make([]float32, c*kk*kk)
-	for ch := range c {
-		for t := range kk {
-			kern[((ch*kk+t)*k+t/k)*k+t%k] = 1
+	idx := make([]int32, 0, h*w*k*k)
+	for y := range h {
+		for x := range w {
+			for i := range k {
+				for j := range k {
+					idx = append(idx, int32((y+i)*wp+x+j))
+				}
+			}
 		}
 	}
-	weight := graph.ConvertDType(graph.Const(xp.Graph(), tensors.FromFlatDataAndDimensions(kern, c*kk, 1, k, k)), xp.DType())
-	y := Conv2dApply(xp, weight, nil, Conv2dConfig{Groups: c}) // [B, H, W, C·k²]
-	return graph.TransposeAllDims(graph.Reshape(y, b, h, w, c, kk), 0, 1, 2, 4, 3)
+	pixels := graph.TransposeAllDims(graph.Reshape(xp, b, hp*wp, c), 1, 0, 2) // [Hp·Wp, B, C]
+	indices := graph.Const(xp.Graph(), tensors.FromFlatDataAndDimensions(idx, h, w, k*k, 1))
+	return graph.TransposeAllDims(graph.Gather(pixels, indices), 3, 0, 1, 2, 4) // [H, W, k², B, C] → [B, H, W, k², C]
 }
 
 // ACmixBottleneck is ResNet's bottleneck with the 3×3 conv replaced by ACmix (the authors'

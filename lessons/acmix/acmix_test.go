@@ -104,7 +104,7 @@ func TestCosts(t *testing.T) {
 }
 
 func TestRatesStartAtOneHalf(t *testing.T) {
-	cfg := ForBudget(lesson.Test).Run
+	cfg := ForBudget(lesson.Quick).Run
 	store := model.NewStore()
 	if _, err := nn.Build(goBackend(t), store, cfg.Logits, shapeOf(1, 28, 28, 1)); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestForBudget(t *testing.T) {
 }
 
 func TestRateSummaries(t *testing.T) {
-	net := ForBudget(lesson.Test).Run.Net
+	net := ForBudget(lesson.Quick).Run.Net
 	seed := func(early, late float64) []Rate {
 		var r []Rate
 		for i, b := range net.BlockList() {

@@ -63,6 +63,11 @@ func TestLessonModelsExport(t *testing.T) {
 		{"metaformer", map[string]string{"token_mixer": "dwconv", "layer_scale": "1e-5"}},
 		{"metaformer", map[string]string{"token_mixer": "attention", "mlp_ratio": "2"}},
 		{"metaformer", map[string]string{"token_mixer": "spatialmlp"}},
+		{"acmix", map[string]string{"block": "acmix"}},
+		{"acmix", map[string]string{"block": "acmix", "figure_fc": "true"}},
+		{"acmix", map[string]string{"block": "attention"}},
+		{"acmix", map[string]string{"block": "conv"}},
+		{"acmix", map[string]string{"block": "bottleneck"}},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {

@@ -152,6 +152,20 @@ def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
+# A number as the notebooks print it (an integer, a decimal or an exponent), for floats().
+NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+
+
+def cell_markdown(cell):
+    """The Markdown a cell displayed (display.Markdown), joined."""
+    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
+
+
+def cell_html(cell):
+    """The HTML a cell displayed (tables), joined."""
+    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
+
+
 def svgs(cell):
     """Every SVG document a notebook cell showed (displays and its result), parsed, in order."""
     import xml.etree.ElementTree as ET

@@ -11,23 +11,13 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs
-
-NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+from conftest import NUM, cell_text, execute_notebook, floats, fresh_runs, svg_texts, svgs, cell_html as html, cell_markdown as markdown
 
 
 @pytest.fixture(scope="module")
 def nb():
     with fresh_runs("ensembles-runs-"):
         yield execute_notebook("11-residual-ensembles.ipynb")
-
-
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
-
-
-def html(cell):
-    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
 
 
 def test_setup_reads_the_budget(nb):

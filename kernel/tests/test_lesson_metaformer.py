@@ -9,9 +9,8 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
+from conftest import NUM, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs, cell_html as html, cell_markdown as markdown
 
-NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 MIXERS = ("pooling", "identity", "dwconv", "attention", "spatialmlp")
 
 
@@ -19,14 +18,6 @@ MIXERS = ("pooling", "identity", "dwconv", "attention", "spatialmlp")
 def nb():
     with fresh_runs("metaformer-runs-"):
         yield execute_notebook("10-metaformer.ipynb")
-
-
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
-
-
-def html(cell):
-    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
 
 
 def test_setup_reads_the_budget(nb):

@@ -70,6 +70,22 @@ func TestLessonModelsExport(t *testing.T) {
 		{"inductive", map[string]string{"arch": "hybrid", "depth": "1", "warmup_steps": "1"}, nil},
 		{"imbalance", map[string]string{"ratio": "10", "train_size": "500", "sampler": "f1", "floor": "0.05"}, nil},
 		{"imbalance-phantoms", map[string]string{"train_size": "300", "image_size": "32", "sampler": "error", "floor": "0.1"}, nil},
+		{"repvgg", map[string]string{"arch": "repvgg"}, nil},
+		{"repvgg", map[string]string{"arch": "plain"}, nil},
+		{"repvgg", map[string]string{"arch": "resnet", "dataset": "phantom", "phantom.image_size": "32", "phantom.train_size": "50",
+			"phantom.val_size": "250", "phantom.test_size": "250"}, nil},
+		{"ensembles", map[string]string{"arch": "resnet"}, nil},
+		{"ensembles", map[string]string{"arch": "preact"}, nil},
+		{"ensembles", map[string]string{"arch": "densenet", "stem_width": "24", "blocks": "[4,4,4]", "growth": "20"}, nil},
+		{"metaformer", map[string]string{"token_mixer": "pooling"}, nil},
+		{"metaformer", map[string]string{"token_mixer": "dwconv", "layer_scale": "1e-5"}, nil},
+		{"metaformer", map[string]string{"token_mixer": "attention", "mlp_ratio": "2"}, nil},
+		{"metaformer", map[string]string{"token_mixer": "spatialmlp"}, nil},
+		{"acmix", map[string]string{"block": "acmix"}, nil},
+		{"acmix", map[string]string{"block": "acmix", "figure_fc": "true"}, nil},
+		{"acmix", map[string]string{"block": "attention"}, nil},
+		{"acmix", map[string]string{"block": "conv"}, nil},
+		{"acmix", map[string]string{"block": "bottleneck"}, nil},
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {

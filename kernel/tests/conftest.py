@@ -152,6 +152,10 @@ def cell_outputs(cell, kind):
     return [o for o in cell.outputs if o.output_type == kind]
 
 
+# A number as the notebooks print it (an integer, a decimal or an exponent), for floats().
+NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
+
+
 def cell_markdown(cell):
     """Every text/markdown display of a cell, concatenated (the lessons' computed summaries)."""
     return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)

@@ -107,12 +107,18 @@ func (p Phantoms) Steps(batch, epochs int) int { return epochs * (p.TrainSize / 
 // epoch), full batches only) and the validation and test phantoms in order, evalBatch at a
 // time. Batches hold inputs [image] and labels [mask, boundary, class] (phantom.Source).
 func (p Phantoms) Data(batch, evalBatch int, seed int64) (*experiment.Data, error) {
+	return p.data(batch, evalBatch, seed, func(s *phantom.Source) batching.Source { return s })
+}
+
+// data builds Data over sources that serve each split through wrap.
+func (p Phantoms) data(batch, evalBatch int, seed int64, wrap func(*phantom.Source) batching.Source) (*experiment.Data, error) {
 	trainSet, valSet, testSet, err := p.Splits()
 	if err != nil {
 		return nil, err
 	}
-	return SampleData(fmt.Sprintf("phantom-%d", p.ImageSize), trainSet, valSet, testSet,
-		phantom.Augment{FlipH: p.FlipH, MaxShift: p.MaxShift}, batch, evalBatch, seed)
+	aug := phantom.Augment{FlipH: p.FlipH, MaxShift: p.MaxShift}
+	return SourceData(fmt.Sprintf("phantom-%d", p.ImageSize), wrap(&phantom.Source{Samples: trainSet, Augment: aug}),
+		wrap(&phantom.Source{Samples: valSet}), wrap(&phantom.Source{Samples: testSet}), batch, evalBatch, seed)
 }
 
 // SampleData is [Phantoms.Data] for splits of samples from elsewhere (real images converted

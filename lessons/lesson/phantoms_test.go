@@ -3,6 +3,8 @@ package lesson
 import (
 	"slices"
 	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func TestPhantomSplits(t *testing.T) {
@@ -55,5 +57,54 @@ func TestPhantomSplits(t *testing.T) {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
+	}
+}
+
+func TestPhantomClassData(t *testing.T) {
+	p := Phantoms{ImageSize: 32, TrainSize: 8, ValSize: 4, TestSize: 4}
+	data, err := p.ClassData(4, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, testSet, err := p.Splits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b, err := range data.Train(0) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Labels) != 1 || !slices.Equal(b.Labels[0].Shape().Dimensions, []int{4, 1}) {
+			t.Fatalf("labels %v, want one [4 1] class column", b.Labels)
+		}
+		_ = b.Finalize()
+	}
+	// The test batches hold the test phantoms' classes, in order.
+	var got []int32
+	for b, err := range data.Test.Iter() {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got == nil {
+			if got, err = tensors.CopyFlatData[int32](b.Labels[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_ = b.Finalize()
+	}
+	images, want, err := PhantomImages(testSet, 0, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) || !slices.Equal(images.Shape().Dimensions, []int{2, 32, 32, 1}) {
+		t.Errorf("test classes %v, PhantomImages %v (%s)", got, want, images.Shape())
+	}
+	for _, c := range got {
+		if c < 0 || c >= PhantomClasses {
+			t.Errorf("class %d outside [0, %d)", c, PhantomClasses)
+		}
+	}
+	if _, _, err := PhantomImages(testSet, 3, 2); err == nil {
+		t.Error("phantoms past the end accepted")
 	}
 }

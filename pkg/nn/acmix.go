@@ -53,7 +53,23 @@ type ACmixConfig struct {
 	Heads      int // attention heads N; 0 means 4
 	KernelAtt  int // attention window (odd); 0 means 7
 	KernelConv int // convolution kernel of the conv path (odd); 0 means 3
+	// Paths keeps both paths ("" or ACmixBoth), only the attention path (ACmixAttentionOnly,
+	// output rate1·attention) or only the conv path (ACmixConvOnly, rate2·conv); a path left out
+	// creates no variables.
+	Paths string
+	// FigureFC builds the conv path as the paper's Fig. 2 draws it rather than as the authors'
+	// code does: the light fully connected layer maps the 3N head maps to k² maps per head (k²·N
+	// maps, fc weight [k²N, 3N] instead of [k², 3N]) and each output channel's group conv reads
+	// its own head's k² maps (groups = Out). The code shares k² maps across the heads.
+	FigureFC bool
 }
+
+// ACmix path selections (ACmixConfig.Paths).
+const (
+	ACmixBoth          = "both"
+	ACmixAttentionOnly = "attention"
+	ACmixConvOnly      = "conv"
+)
 
 func (c ACmixConfig) withDefaults() ACmixConfig {
 	if c.Heads == 0 {
@@ -92,23 +108,32 @@ type ACmixOutputs struct {
 // The output is rate1·attention + rate2·conv (both start at 0.5).
 func ACmix(scope *model.Scope, x *graph.Node, cfg ACmixConfig) *graph.Node {
 	o := ACmixPaths(scope, x, cfg)
+	switch {
+	case o.Conv == nil:
+		return graph.Mul(o.Alpha, o.Attention)
+	case o.Attention == nil:
+		return graph.Mul(o.Beta, o.Conv)
+	}
 	return graph.Add(graph.Mul(o.Alpha, o.Attention), graph.Mul(o.Beta, o.Conv))
 }
 
-// ACmixPaths computes ACmix's two paths and mixing weights without mixing them.
+// ACmixPaths computes ACmix's two paths and mixing weights without mixing them. A path left out
+// by cfg.Paths is nil, with its rate.
 func ACmixPaths(scope *model.Scope, x *graph.Node, cfg ACmixConfig) ACmixOutputs {
 	cfg = cfg.withDefaults()
+	if cfg.Paths != "" && cfg.Paths != ACmixBoth && cfg.Paths != ACmixAttentionOnly && cfg.Paths != ACmixConvOnly {
+		exceptions.Panicf("nn.ACmix(%s): Paths %q: want %q, %q or %q", scope.Scope(), cfg.Paths, ACmixBoth, ACmixAttentionOnly, ACmixConvOnly)
+	}
+	withAtt, withConv := cfg.Paths != ACmixConvOnly, cfg.Paths != ACmixAttentionOnly
 	g := x.Graph()
 	dims := x.Shape().Dimensions
-	b, h, w := dims[0], dims[1], dims[2]
+	h, w := dims[1], dims[2]
 	c, n := cfg.Out, cfg.Heads
 	if c%n != 0 {
 		exceptions.Panicf("nn.ACmix(%s): Out=%d not divisible by Heads=%d", scope.Scope(), c, n)
 	}
-	d := c / n
-	ka, kc := cfg.KernelAtt, cfg.KernelConv
-	pad := ka / 2
-	if h <= pad || w <= pad {
+	pad := cfg.KernelAtt / 2
+	if withAtt && (h <= pad || w <= pad) {
 		exceptions.Panicf("nn.ACmix(%s): %d×%d map too small for reflection padding %d", scope.Scope(), h, w, pad)
 	}
 
@@ -116,6 +141,35 @@ func ACmixPaths(scope *model.Scope, x *graph.Node, cfg ACmixConfig) ACmixOutputs
 	q := Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
 	k := Conv2d(scope.In("conv2"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
 	v := Conv2d(scope.In("conv3"), x, Conv2dConfig{Out: c, Kernel: 1, Bias: true})
+
+	var out ACmixOutputs
+	if withAtt {
+		out.Attention = acmixAttention(scope, q, k, v, cfg)
+	}
+	if withConv {
+		out.Conv = acmixConv(scope, q, k, v, cfg)
+	}
+	// rate1 and rate2 are created in this order, after the paths, as in the authors' module.
+	if withAtt {
+		alpha := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate1", shapeOf(1)).NodeValue(g)
+		out.Alpha = perChannel(alpha, 4)
+	}
+	if withConv {
+		beta := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate2", shapeOf(1)).NodeValue(g)
+		out.Beta = perChannel(beta, 4)
+	}
+	return out
+}
+
+// acmixAttention is ACmix's attention path on the shared projections q, k, v [B, H, W, Out].
+func acmixAttention(scope *model.Scope, q, k, v *graph.Node, cfg ACmixConfig) *graph.Node {
+	g := q.Graph()
+	dims := q.Shape().Dimensions
+	b, h, w := dims[0], dims[1], dims[2]
+	c, n := cfg.Out, cfg.Heads
+	d := c / n
+	ka := cfg.KernelAtt
+	pad := ka / 2
 
 	// Position encoding p = conv_p(coords): coords are (x, y) in [−1, 1], x along width.
 	coords := make([]float32, h*w*2)
@@ -137,23 +191,37 @@ func ACmixPaths(scope *model.Scope, x *graph.Node, cfg ACmixConfig) ACmixOutputs
 	rel := graph.Sub(graph.Reshape(pe, 1, h, w, 1, 1, d), peWin)      // p_i − p_j
 	logits := graph.ReduceSum(graph.Mul(qh, graph.Add(kWin, rel)), 5) // [B, H, W, ka², N]
 	att := graph.Softmax(logits, 3)
-	outAtt := graph.Reshape(graph.ReduceSum(graph.Mul(graph.InsertAxes(att, 5), vWin), 3), b, h, w, c)
+	return graph.Reshape(graph.ReduceSum(graph.Mul(graph.InsertAxes(att, 5), vWin), 3), b, h, w, c)
+}
 
-	// Conv path: fc over the 3N maps, then the shift group conv.
+// acmixConv is ACmix's conv path on the shared projections: the light fully connected layer fc
+// over the 3N maps, then the shift group conv.
+func acmixConv(scope *model.Scope, q, k, v *graph.Node, cfg ACmixConfig) *graph.Node {
+	g := q.Graph()
+	dims := q.Shape().Dimensions
+	b, h, w := dims[0], dims[1], dims[2]
+	c, n := cfg.Out, cfg.Heads
+	d := c / n
+	kc := cfg.KernelConv
 	feats := graph.Reshape(graph.Stack([]*graph.Node{graph.Reshape(q, b, h, w, n, d), graph.Reshape(k, b, h, w, n, d), graph.Reshape(v, b, h, w, n, d)}, 3),
 		b, h, w, 3*n, d)
+	maps, groups := kc*kc, d // the code: k² maps shared by the heads, one group per channel position
+	if cfg.FigureFC {
+		maps, groups = kc*kc*n, c // the figure: k² maps per head, one group per output channel
+	}
 	fcWeight := scope.In("fc").WithInitializer(uniformInit(scope, 1/math.Sqrt(float64(3*n)))).
-		VariableWithShape("weight", shapeOf(kc*kc, 3*n, 1, 1)).NodeValue(g)
-	f := graph.DotGeneral(feats, []int{3}, nil, graph.Reshape(fcWeight, kc*kc, 3*n), []int{1}, nil) // [B, H, W, d, k²]
-	f = graph.Reshape(f, b, h, w, d*kc*kc)
+		VariableWithShape("weight", shapeOf(maps, 3*n, 1, 1)).NodeValue(g)
+	f := graph.DotGeneral(feats, []int{3}, nil, graph.Reshape(fcWeight, maps, 3*n), []int{1}, nil) // [B, H, W, d, maps]
+	if cfg.FigureFC {
+		// [B, H, W, d, N, k²] → [B, H, W, N, d, k²]: output channel n·d + c (heads concatenated,
+		// as the attention path's) reads its head's k² maps at position c.
+		f = graph.TransposeAllDims(graph.Reshape(f, b, h, w, d, n, kc*kc), 0, 1, 2, 4, 3, 5)
+	}
+	f = graph.Reshape(f, b, h, w, c/n*maps)
 	dep := scope.In("dep_conv")
 	depW := dep.WithInitializer(shiftInit(kc)).VariableWithShape("weight", shapeOf(c, kc*kc, kc, kc)).NodeValue(g)
 	depB := dep.WithInitializer(constInit(0)).VariableWithShape("bias", shapeOf(c)).NodeValue(g)
-	outConv := Conv2dApply(f, depW, depB, Conv2dConfig{Padding: kc / 2, Groups: d})
-
-	alpha := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate1", shapeOf(1)).NodeValue(g)
-	beta := scope.WithInitializer(constInit(0.5)).VariableWithShape("rate2", shapeOf(1)).NodeValue(g)
-	return ACmixOutputs{Attention: outAtt, Conv: outConv, Alpha: perChannel(alpha, 4), Beta: perChannel(beta, 4)}
+	return Conv2dApply(f, depW, depB, Conv2dConfig{Padding: kc / 2, Groups: groups})
 }
 
 // linspace returns the i-th of n points evenly spaced in [−1, 1] (torch.linspace(-1, 1, n)).
@@ -203,14 +271,29 @@ func reflectPad(x *graph.Node, p int) *graph.Node {
 
 // windows gathers, for every output pixel of an already padded [B, H+2p, W+2p, C] map, its
 // k×k neighbourhood: [B, H, W, k², C], window position t = i·k + j (PyTorch's Unfold order).
+// It is one Gather over the padded pixels rather than k² slices stacked: the same numbers, but
+// XLA compiles the slices' gradient (k² pads summed) several times slower, which made
+// ResNet-ACmix's training step take minutes to compile on a CPU. (A depthwise conv with one-hot
+// kernels would do too, but nn.CountMACs would count its copies as multiply-accumulates.)
 func windows(xp *graph.Node, k, h, w int) *graph.Node {
-	parts := make([]*graph.Node, 0, k*k)
-	for i := range k {
-		for j := range k {
-			parts = append(parts, graph.Slice(xp, graph.AxisRange(), graph.AxisRange(i, i+h), graph.AxisRange(j, j+w), graph.AxisRange()))
+	dims := xp.Shape().Dimensions
+	b, hp, wp, c := dims[0], dims[1], dims[2], dims[3]
+	if hp != h+k-1 || wp != w+k-1 {
+		exceptions.Panicf("nn.ACmix windows: padded map %d×%d is not %d×%d plus a %d×%d window", hp, wp, h, w, k, k)
+	}
+	idx := make([]int32, 0, h*w*k*k)
+	for y := range h {
+		for x := range w {
+			for i := range k {
+				for j := range k {
+					idx = append(idx, int32((y+i)*wp+x+j))
+				}
+			}
 		}
 	}
-	return graph.Stack(parts, 3)
+	pixels := graph.TransposeAllDims(graph.Reshape(xp, b, hp*wp, c), 1, 0, 2) // [Hp·Wp, B, C]
+	indices := graph.Const(xp.Graph(), tensors.FromFlatDataAndDimensions(idx, h, w, k*k, 1))
+	return graph.TransposeAllDims(graph.Gather(pixels, indices), 3, 0, 1, 2, 4) // [H, W, k², B, C] → [B, H, W, k², C]
 }
 
 // ACmixBottleneck is ResNet's bottleneck with the 3×3 conv replaced by ACmix (the authors'

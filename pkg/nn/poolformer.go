@@ -25,6 +25,8 @@ type PoolFormerBlockConfig struct {
 	DropPath       float64
 	ProjDrop       float64 // dropout inside the MLP
 	NormEps        float64 // GroupNorm epsilon; 0 means 1e-5 (nn.GroupNorm's default)
+	// TokenMixer is the MetaFormer token mixer (TokenMixers; "" means pooling, PoolFormer).
+	TokenMixer string
 }
 
 // PoolingMixer is PoolFormer's token mixer (paper Eq. 4): pool(x) − x, with pool a k×k average
@@ -77,7 +79,7 @@ func PoolFormerBlock(scope *model.Scope, x *graph.Node, cfg PoolFormerBlockConfi
 	}
 	c := channels(x)
 	eps := epsOr(cfg.NormEps, 1e-5)
-	y := PoolingMixer(GroupNorm(scope.In("norm1"), x, 1, eps), cfg.PoolSize)
+	y := TokenMixer(scope.In("token_mixer"), GroupNorm(scope.In("norm1"), x, 1, eps), cfg.TokenMixer, cfg.PoolSize)
 	y = poolFormerScale(scope.In("layer_scale1"), y, cfg.LayerScaleInit)
 	x = graph.Add(x, DropPath(scope, y, cfg.DropPath))
 

@@ -26,6 +26,9 @@ type PoolFormerConfig struct {
 	DropPathRate   float64 // stochastic depth growing linearly over all blocks to this value
 	ProjDropRate   float64
 	DropRate       float64 // dropout before the classifier
+	// TokenMixer is every block's token mixer (TokenMixers; "" means pooling): the MetaFormer
+	// skeleton with another mixer.
+	TokenMixer string
 }
 
 // PoolFormerS12 is timm's poolformer_s12 (paper Table 1, S12): stages [2, 2, 6, 2] with
@@ -46,7 +49,7 @@ func (c PoolFormerConfig) Validate() error {
 			return fmt.Errorf("poolformer config: invalid stage %d (depth %d, dim %d)", i, c.Depths[i], d)
 		}
 	}
-	return nil
+	return ValidateTokenMixer(c.TokenMixer)
 }
 
 // PoolFormerTiny28 is a small PoolFormer for 28×28 single-channel images (MNIST): the S12
@@ -93,7 +96,7 @@ func PoolFormerForward(scope *model.Scope, images *graph.Node, cfg PoolFormerCon
 		for j := range cfg.Depths[i] {
 			x = PoolFormerBlock(blocks.In("%d", j), x, PoolFormerBlockConfig{
 				PoolSize: cfg.PoolSize, MLPRatio: cfg.MLPRatio, LayerScaleInit: cfg.LayerScaleInit,
-				DropPath: rates[i][j], ProjDrop: cfg.ProjDropRate,
+				DropPath: rates[i][j], ProjDrop: cfg.ProjDropRate, TokenMixer: cfg.TokenMixer,
 			})
 		}
 		if features != nil {

@@ -25,6 +25,9 @@ type RepVGGBlockConfig struct {
 	// Fused selects the inference-time form: one 3×3 conv with bias ("reparam_conv"), whose
 	// weights come from RepVGGReparameterize.
 	Fused bool
+	// Plain keeps only the 3×3 branch (conv_kxk: conv + BN): the single-branch VGG-style block
+	// the paper trains as its baseline ("plain" in Table 6). It fuses like the full block.
+	Plain bool
 }
 
 func (c RepVGGBlockConfig) withDefaults() RepVGGBlockConfig {
@@ -36,7 +39,7 @@ func (c RepVGGBlockConfig) withDefaults() RepVGGBlockConfig {
 // hasIdentity tells whether the block has the identity (BN-only) branch: only when the
 // output can be added to the input, as in the paper.
 func (c RepVGGBlockConfig) hasIdentity(in int) bool {
-	return in == c.Out && c.Stride == 1
+	return !c.Plain && in == c.Out && c.Stride == 1
 }
 
 // RepVGGBlock is ReLU(BN(conv3×3(x)) + BN(conv1×1(x)) + BN(x)) at training time (the identity
@@ -54,6 +57,9 @@ func RepVGGBlock(scope *model.Scope, x *graph.Node, cfg RepVGGBlockConfig) *grap
 	kxk := scope.In("conv_kxk")
 	y := Conv2d(kxk.In("conv"), x, Conv2dConfig{Out: cfg.Out, Kernel: 3, Stride: cfg.Stride, Padding: 1, Groups: cfg.Groups})
 	y = BatchNorm2d(kxk.In("bn"), y, BatchNormConfig{Eps: repVGGBNEps})
+	if cfg.Plain {
+		return ReLU(y)
+	}
 	one := scope.In("conv_1x1")
 	z := Conv2d(one.In("conv"), x, Conv2dConfig{Out: cfg.Out, Kernel: 1, Stride: cfg.Stride, Groups: cfg.Groups})
 	y = graph.Add(y, BatchNorm2d(one.In("bn"), z, BatchNormConfig{Eps: repVGGBNEps}))
@@ -81,6 +87,9 @@ func RepVGGFusedKernel(scope *model.Scope, g *graph.Graph, in int, cfg RepVGGBlo
 	kxk, one := scope.In("conv_kxk"), scope.In("conv_1x1")
 	w3 := convWeight(kxk.In("conv"), g, cfg.Out, inPerGroup, 3)
 	kernel, bias = foldBN(w3, getBN(kxk.In("bn"), g, cfg.Out))
+	if cfg.Plain {
+		return kernel, bias
+	}
 	w1 := convWeight(one.In("conv"), g, cfg.Out, inPerGroup, 1)
 	k1, b1 := foldBN(w1, getBN(one.In("bn"), g, cfg.Out))
 	k1 = graph.Pad(k1, graph.ScalarZero(g, DType), compute.PadAxis{}, compute.PadAxis{},
@@ -106,8 +115,13 @@ func RepVGGReparameterize(backend compute.Backend, store *model.Store, scopePath
 	// Fusing must read trained values: refuse rather than let the graph create fresh random
 	// variables for a wrong path.
 	cfg = cfg.withDefaults()
-	required := []string{"conv_kxk/conv/weight", "conv_1x1/conv/weight"}
-	for _, branch := range []string{"conv_kxk/bn", "conv_1x1/bn"} {
+	required := []string{"conv_kxk/conv/weight"}
+	branches := []string{"conv_kxk/bn"}
+	if !cfg.Plain {
+		required = append(required, "conv_1x1/conv/weight")
+		branches = append(branches, "conv_1x1/bn")
+	}
+	for _, branch := range branches {
 		for _, name := range []string{"weight", "bias", "running_mean", "running_var"} {
 			required = append(required, branch+"/"+name)
 		}
@@ -152,6 +166,9 @@ type RepVGGNetConfig struct {
 	Depths     []int // blocks per stage
 	Widths     []int // channels per stage
 	Fused      bool  // build the inference-time (single 3×3 conv per block) network
+	// Plain trains every block with its 3×3 branch only (RepVGGBlockConfig.Plain): the same
+	// network as the fused one, trained as a VGG with BatchNorm.
+	Plain bool
 }
 
 // RepVGGTiny28 is a small RepVGG for 28×28 one-channel images: stem to 14×14, stages at 7
@@ -164,7 +181,7 @@ func RepVGGTiny28() RepVGGNetConfig {
 func (cfg RepVGGNetConfig) blocks() (paths []string, ins []int, cfgs []RepVGGBlockConfig) {
 	paths = append(paths, "/stem")
 	ins = append(ins, cfg.InChannels)
-	cfgs = append(cfgs, RepVGGBlockConfig{Out: cfg.StemWidth, Stride: 2, Fused: cfg.Fused})
+	cfgs = append(cfgs, RepVGGBlockConfig{Out: cfg.StemWidth, Stride: 2, Fused: cfg.Fused, Plain: cfg.Plain})
 	in := cfg.StemWidth
 	for s, depth := range cfg.Depths {
 		for b := range depth {
@@ -174,11 +191,18 @@ func (cfg RepVGGNetConfig) blocks() (paths []string, ins []int, cfgs []RepVGGBlo
 			}
 			paths = append(paths, fmt.Sprintf("/stages/%d/%d", s, b))
 			ins = append(ins, in)
-			cfgs = append(cfgs, RepVGGBlockConfig{Out: cfg.Widths[s], Stride: stride, Fused: cfg.Fused})
+			cfgs = append(cfgs, RepVGGBlockConfig{Out: cfg.Widths[s], Stride: stride, Fused: cfg.Fused, Plain: cfg.Plain})
 			in = cfg.Widths[s]
 		}
 	}
 	return
+}
+
+// Blocks lists the network's blocks in order: each one's scope path under the model's root
+// ("/stem", "/stages/<i>/<j>"), input channels and config — what RepVGGReparameterize takes,
+// and what a lesson needs to run or fuse a single block of a trained network.
+func (cfg RepVGGNetConfig) Blocks() (paths []string, ins []int, cfgs []RepVGGBlockConfig) {
+	return cfg.blocks()
 }
 
 // RepVGGNet returns the model function for cfg (input [B, H, W, InChannels], logits

@@ -19,12 +19,19 @@ import (
 type BasicBlockConfig struct {
 	Planes int // output channels
 	Stride int // stride of the first 3×3 (and of the projection shortcut); 0 means 1
+	// PreAct builds He et al.'s 2016 pre-activation block (BN and ReLU before each conv, nothing
+	// after the addition); NoShortcut leaves the shortcut out (a plain, VGG-style pair of
+	// convs). See BasicBlockParts.
+	PreAct, NoShortcut bool
 }
 
 // BasicBlock is y = ReLU(BN(conv3×3(ReLU(BN(conv3×3_stride(x))))) + shortcut(x)), where the
 // shortcut is the identity, or a 1×1 stride-s conv + BN when the stride or channel count
 // changes ("projection shortcut", option B of the paper).
 func BasicBlock(scope *model.Scope, x *graph.Node, cfg BasicBlockConfig) *graph.Node {
+	if cfg.PreAct || cfg.NoShortcut {
+		return basicBlockVariant(scope, x, cfg)
+	}
 	stride := max(cfg.Stride, 1)
 	shortcut := resNetShortcut(scope, x, cfg.Planes, stride)
 	y := Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: cfg.Planes, Kernel: 3, Stride: stride, Padding: 1})

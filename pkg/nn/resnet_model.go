@@ -3,6 +3,7 @@ package nn
 import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/support/exceptions"
 )
 
 // ResNetConfig configures a small ResNet / ResNeXt classifier with timm's module names:
@@ -21,6 +22,10 @@ type ResNetConfig struct {
 	// ⌊planes·BaseWidth/64⌋·Cardinality channels); zero values mean plain ResNet.
 	Cardinality int
 	BaseWidth   int
+	// PreAct and NoShortcut build every BasicBlock as a pre-activation block (with a final
+	// BN + ReLU, "norm", after the last stage) or without shortcuts (BasicBlockConfig);
+	// BasicBlocks only.
+	PreAct, NoShortcut bool
 	// BaseWidths, when set, gives each stage its own base width (overriding BaseWidth). timm
 	// has one base_width for all stages; per-stage widths let an ablation match a plain
 	// bottleneck's parameters stage by stage (lessons/bottleneck). Variable names and shapes
@@ -61,6 +66,9 @@ func ResNeXtTiny64() ResNetConfig {
 // stage (for plots and for the ensemble lesson), with the same variables as ResNet(cfg).
 func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *graph.Node) []*graph.Node {
 	return func(scope *model.Scope, x *graph.Node) []*graph.Node {
+		if cfg.Bottleneck && (cfg.PreAct || cfg.NoShortcut) {
+			exceptions.Panicf("nn.ResNet: PreAct and NoShortcut are BasicBlock switches, not Bottleneck's")
+		}
 		x = Conv2d(scope.In("conv1"), x, Conv2dConfig{Out: cfg.StemWidth, Kernel: 3, Stride: max(cfg.StemStride, 1), Padding: 1})
 		x = ReLU(BatchNorm2d(scope.In("bn1"), x, BatchNormConfig{}))
 		feats := []*graph.Node{x}
@@ -80,8 +88,11 @@ func ResNetFeatures(cfg ResNetConfig) func(scope *model.Scope, x *graph.Node) []
 					x = Bottleneck(blk, x, BottleneckConfig{Planes: cfg.Planes[s], Stride: stride,
 						Cardinality: cfg.Cardinality, BaseWidth: baseWidth})
 				} else {
-					x = BasicBlock(blk, x, BasicBlockConfig{Planes: cfg.Planes[s], Stride: stride})
+					x = BasicBlock(blk, x, BasicBlockConfig{Planes: cfg.Planes[s], Stride: stride, PreAct: cfg.PreAct, NoShortcut: cfg.NoShortcut})
 				}
+			}
+			if cfg.PreAct && s == len(cfg.Layers)-1 {
+				x = PreActFinalNorm(scope, x)
 			}
 			feats = append(feats, x)
 		}

@@ -27,11 +27,18 @@ type Live struct {
 
 // NewLive starts a live view titled title (the chart's title says it is the training loss)
 // for a cell that trains at most totalSteps steps in all.
-func NewLive(title string, totalSteps int) *Live {
+func NewLive(title string, totalSteps int) *Live { return newLive(title, totalSteps, false) }
+
+// NewLiveAtMost is [NewLive] for a cell whose runs may train fewer steps than maxSteps (epochs
+// a sampler shortens as the model learns): its bar ends done at the steps really trained.
+func NewLiveAtMost(title string, maxSteps int) *Live { return newLive(title, maxSteps, true) }
+
+func newLive(title string, steps int, atMost bool) *Live {
 	return &Live{
 		Curves: plots.NewLiveCurvesWith(plots.Curves{Title: title + ": training loss (smoothed)",
 			XLabel: "training step", YLabel: "batch loss", Smooth: 0.8}, plots.LiveOptions{}),
-		bar:   display.NewProgressWith(display.ProgressOptions{Total: totalSteps, Label: title, Unit: "steps"}),
+		bar: display.NewProgressWith(display.ProgressOptions{Total: steps, AtMost: atMost, Label: title,
+			Unit: "steps"}),
 		drawn: map[string]int64{},
 	}
 }

@@ -25,6 +25,11 @@ const DefaultLogInterval = 2 * time.Second
 type ProgressOptions struct {
 	// Total is the count that means done; 0 or less means unknown (no bar, no ETA).
 	Total int
+	// AtMost says Total is an upper bound, not a promise: work that may end early (training
+	// on epochs a sampler shortens as the model learns). Done then finishes the bar as done at
+	// whatever count it reached, and the total shrinks to that count, instead of the bar
+	// reading "stopped".
+	AtMost bool
 	// Label is shown before the bar.
 	Label string
 	// Unit names what is counted, for the rate ("it" by default: "12.5 it/s").
@@ -226,14 +231,19 @@ func (p *Progress) ID() string {
 	return p.handle.ID()
 }
 
-// Done finishes the bar: [Done] when the count reached the total (or the total is unknown),
-// else [Stopped]. Later calls to Add, Set, Skip or any finishing method are ignored.
+// Done finishes the bar: [Done] when the count reached the total (or the total is unknown,
+// or only an upper bound: [ProgressOptions.AtMost]), else [Stopped]. Later calls to Add, Set,
+// Skip or any finishing method are ignored.
 func (p *Progress) Done() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := Done
 	if p.opts.Total > 0 && p.count < p.opts.Total {
-		st = Stopped
+		if p.opts.AtMost && !p.state.Final() {
+			p.opts.Total = p.count
+		} else {
+			st = Stopped
+		}
 	}
 	p.finishLocked(st)
 }

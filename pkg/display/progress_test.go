@@ -333,3 +333,36 @@ func TestProgressLongTextsStayOnOneLine(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressAtMostEndsDoneAtTheCountReached(t *testing.T) {
+	// A cell whose runs may train fewer steps than planned (a sampler shortens its epochs):
+	// with AtMost, Done at 302 of at most 384 is done, and the total becomes 302; without it,
+	// the same count reads "stopped at 302 of 384".
+	for _, atMost := range []bool{true, false} {
+		f := &fakePublisher{}
+		clk := newClock()
+		p := NewProgressWith(ProgressOptions{Total: 384, AtMost: atMost, Label: "long tail", Unit: "step", Now: clk.now, Publisher: f})
+		clk.advance(time.Second)
+		p.Skip(228)
+		p.Add(74)
+		p.Done()
+		last := lastMessage(t, f)
+		txt := last.Data[MIMEText].(string)
+		if atMost {
+			if dataState(t, last) != string(Done) || !strings.Contains(txt, "302/302") || !strings.Contains(txt, "done") {
+				t.Errorf("AtMost: final %q (state %s), want done at 302/302", txt, dataState(t, last))
+			}
+		} else if dataState(t, last) != string(Stopped) || !strings.Contains(txt, "stopped at 302 of 384") {
+			t.Errorf("without AtMost: final %q, want stopped at 302 of 384", txt)
+		}
+	}
+	// AtMost does not turn a failure or an interrupt into done.
+	f := &fakePublisher{}
+	p := NewProgressWith(ProgressOptions{Total: 10, AtMost: true, Publisher: f})
+	p.Add(3)
+	p.Interrupt()
+	p.Done()
+	if p.State() != Interrupted {
+		t.Errorf("interrupted AtMost bar became %s after Done", p.State())
+	}
+}

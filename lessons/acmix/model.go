@@ -160,10 +160,7 @@ func (c *RunConfig) Validate() error {
 	if err := c.Net.Validate(); err != nil {
 		return err
 	}
-	if c.BatchSize <= 0 || c.Epochs <= 0 || c.Steps() == 0 {
-		return fmt.Errorf("batch_size %d, epochs %d: need at least one full training batch", c.BatchSize, c.Epochs)
-	}
-	return c.MNIST.Validate()
+	return c.MNIST.ValidateRun(c.BatchSize, c.Epochs)
 }
 
 // Model is the experiment's model function.

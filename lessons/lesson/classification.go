@@ -63,6 +63,15 @@ func (c Classification) Steps(batch, epochs int) int {
 	return c.MNIST.Steps(batch, epochs)
 }
 
+// ValidateRun is [Classification.Validate] for a run that trains epochs × full batches of
+// batch images: it also refuses a run with no full training batch at all.
+func (c Classification) ValidateRun(batch, epochs int) error {
+	if err := checkRun(batch, epochs, c.Steps(batch, epochs)); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
 // Classes is the number of classes: 10 digits or [PhantomClasses].
 func (c Classification) Classes() int {
 	if c.IsPhantom() {

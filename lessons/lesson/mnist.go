@@ -67,6 +67,23 @@ func (m MNIST) Validate() error {
 // Steps is the number of training steps of a run: full batches per epoch × epochs.
 func (m MNIST) Steps(batch, epochs int) int { return epochs * (m.TrainSize / max(batch, 1)) }
 
+// ValidateRun is [MNIST.Validate] for a run that trains epochs × full batches of batch
+// images: it also refuses a run with no full training batch at all.
+func (m MNIST) ValidateRun(batch, epochs int) error {
+	if err := checkRun(batch, epochs, m.Steps(batch, epochs)); err != nil {
+		return err
+	}
+	return m.Validate()
+}
+
+// checkRun refuses a run that would train no full batch.
+func checkRun(batch, epochs, steps int) error {
+	if batch <= 0 || epochs <= 0 || steps == 0 {
+		return fmt.Errorf("batch_size %d, epochs %d: need at least one full training batch", batch, epochs)
+	}
+	return nil
+}
+
 // splitCache keeps the splits of each size: building them copies pixels, and a sweep asks for
 // the same ones many times.
 var splitCache = struct {

@@ -1,8 +1,6 @@
 package repvgg
 
 import (
-	"fmt"
-
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/train/loss"
@@ -30,10 +28,7 @@ func (c *RunConfig) Validate() error {
 	if err := c.Net.Validate(); err != nil {
 		return err
 	}
-	if c.BatchSize <= 0 || c.Epochs <= 0 || c.Steps() == 0 {
-		return fmt.Errorf("batch_size %d, epochs %d: need at least one full training batch", c.BatchSize, c.Epochs)
-	}
-	return c.Classification.Validate()
+	return c.Classification.ValidateRun(c.BatchSize, c.Epochs)
 }
 
 // Model is the experiment's model function: logits for images [B, S, S, 1].

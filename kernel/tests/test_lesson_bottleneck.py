@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
+from conftest import cell_html, cell_markdown, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
 
 NUM = r"([-+]?[0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)"
 
@@ -17,17 +17,9 @@ def nb():
         yield execute_notebook("03-bottlenecks.ipynb")
 
 
-def markdown(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
-
-
-def html(cell):
-    return "".join(o.data.get("text/html", "") for o in cell.outputs if "data" in o)
-
-
 def headers(cell):
     """The column headers of the tables a cell showed, as displayed (not their tooltips)."""
-    return re.findall(r"<th[^>]*>([^<]*)</th>", html(cell))
+    return re.findall(r"<th[^>]*>([^<]*)</th>", cell_html(cell))
 
 
 def test_setup_reads_the_budget(nb):
@@ -53,11 +45,11 @@ def test_downsampling_adds_the_projected_shortcut(nb):
     out = cell_text(cell)
     assert "input [1 14 14 64] → output [1 7 7 128]" in out
     assert "measured: 128 output channels (concatenation would give 192)" in out
-    table = html(cell)
+    table = cell_html(cell)
     # Human headers, not Go field names.
     assert "downsample.0.weight" in table
     assert headers(cell) == ["variable", "shape", "parameters"], headers(cell)
-    assert "Measured in section 1" in markdown(cell)
+    assert "Measured in section 1" in cell_markdown(cell)
 
 
 def test_grouped_conv_written_out_equals_the_library(nb):
@@ -83,14 +75,14 @@ def test_connectivity_drawing(nb):
     for title in ("dense conv (groups = 1)", "grouped: cardinality 4", "depthwise: groups = 24"):
         assert title in t
     assert len(svg_elements(root, "image")) >= 3, "one raster per heatmap"
-    assert "Measured in section 2" in markdown(nb["connectivity"])
+    assert "Measured in section 2" in cell_markdown(nb["connectivity"])
 
 
 def test_convnext_claims(nb):
     out = cell_text(nb["patchify"])
     (diff, scale) = floats(r"max \|difference\| ([\d.e+-]+) \(outputs up to ([\d.]+)\)", out)
     assert diff < 1e-5 * max(scale, 1) and scale > 0.5
-    table = html(nb["patchify"])
+    table = cell_html(nb["patchify"])
     assert "stem.0.weight" in table and "stem.1.weight" in table
     out = cell_text(nb["convnext-block"])
     assert "conv_dw has 4704 weights; a dense 7×7 96→96 has 451584 (96×)" in out
@@ -101,14 +93,14 @@ def test_convnext_claims(nb):
     assert abs(convnext_t - 4.46) < 0.02 and abs(swin_t - 4.49) < 0.02 and apart < 2 and r50 < 0.95 * convnext_t
     (root,) = svgs(nb["stage-ratios"])
     assert "stage 3 (14², 384)" in svg_texts(root)
-    assert "Measured in section 3" in markdown(nb["stage-ratios"])
+    assert "Measured in section 3" in cell_markdown(nb["stage-ratios"])
 
 
 def test_cost_table(nb):
     cell = nb["costs"]
     (spread,) = floats(r"spread \(max−min\)/min = ([\d.]+)%", cell_text(cell))
     assert spread < 15
-    table = html(cell)
+    table = cell_html(cell)
     for label in ("basic", "resnext 1×16d", "resnext 4×6d", "convnext", "path width d per stage"):
         assert label in table
 
@@ -134,7 +126,7 @@ def test_training_table_and_live_curve(nb):
         assert acc >= 0.5, f"{label}: {acc}"
     assert "FLOPs are not time — resnext 4×6d" in out
     # The reading is computed from the run: its numbers are the claim checks'.
-    reading = markdown(nb["table"])
+    reading = cell_markdown(nb["table"])
     m = re.search(r"reached " + NUM + r"–" + NUM + r"% test accuracy and the ConvNeXt " + NUM + r"%, " + NUM + r" points (below|above)", reading)
     assert m, reading
     lo, hi, conv, gap = map(float, m.groups()[:4])
@@ -159,11 +151,11 @@ def test_cardinality_ablation(nb):
     cell = nb["ablation"]
     out = cell_text(cell)
     assert "resnext 4×6d vs 1 path" in out and "one seed: no verdict" in out
-    assert "| cardinality |" in markdown(cell)
+    assert "| cardinality |" in cell_markdown(cell)
     (root,) = svgs(cell)[-1:]
     t = svg_texts(root)
     assert "Cardinality at equal parameters" in t and "resnext 4×6d" in t and "1 seed" in t
-    assert "Measured in section 5" in markdown(cell)
+    assert "Measured in section 5" in cell_markdown(cell)
 
 
 def test_complexity_and_gap(nb):
@@ -172,10 +164,10 @@ def test_complexity_and_gap(nb):
         (p, f) = floats(re.escape(label) + r" +([\d.]+)× the parameters and ([\d.]+)× the FLOPs", out)
         assert 1.5 < p < 2.2 and 1.5 < f < 2.2
     assert re.search(r"twice the cost pays: resnext 1×16d \[2 2 2\] vs resnext 1×16d: [-+][\d.]+ points \(one seed: no verdict\)", out)
-    assert "not measured at the test budget" in markdown(nb["complexity"])
+    assert "not measured at the test budget" in cell_markdown(nb["complexity"])
     gap = cell_text(nb["gap"])
     assert re.search(r"the gap: resnet \(plain bottleneck\) [\d.]+ ± 0 vs convnext [\d.]+ ± 0: [-+][\d.]+ points", gap), gap
-    assert "Measured in section 7" in markdown(nb["gap"])
+    assert "Measured in section 7" in cell_markdown(nb["gap"])
 
 
 def test_answers(nb):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
+from conftest import cell_markdown, cell_outputs, cell_text, execute_notebook, floats, fresh_runs, svg_elements, svg_texts, svgs
 
 NOTEBOOK = "04-window-attention.ipynb"
 
@@ -24,10 +24,6 @@ def nb():
         cells = execute_notebook(NOTEBOOK)
         print(f"\n{NOTEBOOK}: executed in {time.time() - start:.0f} s")
         yield cells
-
-
-def markdown_of(cell):
-    return "".join(o.data["text/markdown"] for o in cell_outputs(cell, "display_data") if "text/markdown" in o.data)
 
 
 def test_setup_reads_the_test_budget(nb):
@@ -60,7 +56,7 @@ def test_padding_one_side(nb):
     out = cell_text(cell)
     assert "windows holding padding: one side 7, split 12" in out
     assert "one side 196/196, split 0/196" in out
-    assert "**Measured in section 1.**" in markdown_of(cell) and "7 of 16 windows" in markdown_of(cell)
+    assert "**Measured in section 1.**" in cell_markdown(cell) and "7 of 16 windows" in cell_markdown(cell)
 
 
 def test_shift_mask(nb):
@@ -76,7 +72,7 @@ def test_shift_mask(nb):
     out = cell_text(nb["order-claim"])
     assert re.search(r"roll, then pad\): largest allowed distance 6 .* far pairs let through 80", out)
     assert re.search(r"pad, then roll\): largest allowed distance 3 .* far pairs let through 0, near pairs masked 0", out)
-    assert "lets 80 far pairs through" in markdown_of(nb["order-claim"])
+    assert "lets 80 far pairs through" in cell_markdown(nb["order-claim"])
 
 
 def test_relative_position_index_and_the_only_position_signal(nb):
@@ -89,7 +85,7 @@ def test_relative_position_index_and_the_only_position_signal(nb):
     assert "naive Δy+Δx: 25 rows, 144 collisions" in out
     without, scale, with_ = floats(r"changes the output by (\S+) beyond the same shuffle \(outputs up to (\S+)\); with a bias table: by (\S+)", out)
     assert without < 1e-5 * scale and with_ > 0.05 * scale, (without, with_, scale)
-    assert "only position signal" in markdown_of(cell)
+    assert "only position signal" in cell_markdown(cell)
 
 
 def test_cost_formula_equals_count(nb):
@@ -151,7 +147,7 @@ def test_bias_table_and_window_change(nb):
     cell = nb["window-eval"]
     accs = [float(a) for a in re.findall(r"M' = 14, table by .*: test accuracy ([\d.]+)", cell_text(cell))]
     assert len(accs) == 3 and all(0 <= a <= 1 for a in accs)
-    md = markdown_of(cell)
+    md = cell_markdown(cell)
     assert "**Measured in section 9.**" in md and f"{accs[0]:.4f}" in md
 
 

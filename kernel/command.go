@@ -46,6 +46,7 @@ func Command(args []string) error {
 	signal.Ignore(syscall.SIGINT)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	ctx = watchParent(ctx, log, parentPollInterval, os.Getppid)
 	return Run(ctx, Options{ConnectionFile: *conn, RepoDir: dir, GoplsPath: *gopls, Log: log})
 }
 

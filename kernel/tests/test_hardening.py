@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import struct
+import subprocess
 import tempfile
 import time
 
@@ -131,3 +132,31 @@ def test_kill_9_leaves_nothing_behind():
             shutil.rmtree(cell_tmp)
         kc.stop_channels()
         km.cleanup_resources()
+
+
+def test_orphaned_kernel_shuts_down(tmp_path):
+    """A kernel whose parent dies without a shutdown_request (a Jupyter server killed with
+    SIGKILL) shuts itself down within seconds, runner included, as ipykernel does, instead of
+    living on where no client can reach it."""
+    from jupyter_client.connect import write_connection_file
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    conn, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    spec = KernelSpecManager().get_kernel_spec("gostudy")
+    argv = [a.replace("{connection_file}", conn) for a in spec.argv]
+    env = dict(os.environ, **spec.env)
+    # The parent: a shell that starts the kernel, prints its pid and waits, as a server would.
+    parent = subprocess.Popen(["bash", "-c", '"$@" </dev/null & echo $!; wait', "bash", *argv], stdout=subprocess.PIPE,
+                              text=True, env=env)
+    kernel_pid = int(parent.stdout.readline())
+    tree = []
+    try:
+        _wait("the kernel's runner", lambda: any("runner.bin" in cmdline(p) for p in children(kernel_pid)), timeout=120)
+        tree = children(kernel_pid)
+        parent.kill()
+        parent.wait()
+        _wait("the orphaned kernel and its processes to exit", lambda: not any(alive(p) for p in [kernel_pid, *tree]), timeout=15)
+    finally:
+        for p in [kernel_pid, *tree]:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)

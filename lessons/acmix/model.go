@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/nn"
@@ -163,24 +162,10 @@ func (c *RunConfig) Validate() error {
 	return c.MNIST.ValidateRun(c.BatchSize, c.Epochs)
 }
 
-// Model is the experiment's model function.
-func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Node {
-	return []*graph.Node{cfg.Logits(scope, inputs[0])}
-}
-
 // Experiment is the registered experiment; its default config is the full budget's ResNet-ACmix.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 08: ResNet bottleneck vs ResNet-ACmix vs its attention or conv path alone, on MNIST",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	// timm has no ACmix; export writes safetensors with timm's ResNet and the authors' ACmix
-	// names, and ONNX.
-	Timm: nil,
-}
+// timm has no ACmix; export writes safetensors with timm's ResNet and the authors' ACmix
+// names, and ONNX.
+var Experiment = lesson.Classifier(Name, "lesson 08: ResNet bottleneck vs ResNet-ACmix vs its attention or conv path alone, on MNIST",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, lesson.LogitsModel[RunConfig]())
 
 func init() { experiment.MustRegister(Experiment) }

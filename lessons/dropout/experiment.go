@@ -1,7 +1,6 @@
 package dropout
 
 import (
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
@@ -15,15 +14,7 @@ const Name = "dropout"
 // the test images. The model has timm-style names but no timm twin (its stem is a stride-2
 // 3×3 conv), so it exports as safetensors or ONNX without a timm_model entry. Its default
 // config is the full budget's main run.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 01: residual CNN on MNIST with element-wise Dropout and DropPath (stochastic depth)",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-}
+var Experiment = lesson.Classifier(Name, "lesson 01: residual CNN on MNIST with element-wise Dropout and DropPath (stochastic depth)",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, Model)
 
 func init() { experiment.MustRegister(Experiment) }

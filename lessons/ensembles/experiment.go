@@ -1,9 +1,6 @@
 package ensembles
 
 import (
-	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
@@ -30,24 +27,10 @@ func (c *RunConfig) Validate() error {
 	return c.MNIST.ValidateRun(c.BatchSize, c.Epochs)
 }
 
-// Model is the experiment's model function: logits [B, 10] for digits [B, 28, 28, 1].
-func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Node {
-	return []*graph.Node{cfg.Logits(scope, inputs[0])}
-}
-
 // Experiment is the registered experiment; its default config is the full budget's ResNet.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 11: ResNet vs no shortcuts vs pre-activation vs DenseNet on MNIST (blocks deleted at test time in the notebook)",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	// timm's resnet/densenet names, but a 3×3 stride-2 stem for 28×28 digits: no timm model
-	// loads the file as is. Export writes safetensors with these names, and ONNX.
-	Timm: nil,
-}
+// timm's resnet/densenet names, but a 3×3 stride-2 stem for 28×28 digits: no timm model
+// loads the file as is. Export writes safetensors with these names, and ONNX.
+var Experiment = lesson.Classifier(Name, "lesson 11: ResNet vs no shortcuts vs pre-activation vs DenseNet on MNIST (blocks deleted at test time in the notebook)",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, lesson.LogitsModel[RunConfig]())
 
 func init() { experiment.MustRegister(Experiment) }

@@ -3,7 +3,6 @@ package inductive
 import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -34,15 +33,7 @@ func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Nod
 // Experiment is the registered experiment: Adam, the best checkpoint by validation accuracy,
 // tested on MNIST's test digits. No shift augmentation unless max_shift is set: the lesson's
 // shift test depends on training never showing a shifted digit.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 12: a small ResNet, lesson 02's ViT and a conv-stem hybrid ViT on MNIST (data hunger, translation bias)",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-}
+var Experiment = lesson.Classifier(Name, "lesson 12: a small ResNet, lesson 02's ViT and a conv-stem hybrid ViT on MNIST (data hunger, translation bias)",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, Model)
 
 func init() { experiment.MustRegister(Experiment) }

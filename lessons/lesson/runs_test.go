@@ -10,7 +10,6 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/internal/checkout"
 	"github.com/gostudy/gostudy/pkg/ablation"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -25,23 +24,36 @@ type tinyConfig struct {
 	MNIST
 }
 
-var tiny = &experiment.Experiment[tinyConfig]{
-	Name: "lesson-kit-tiny",
-	Defaults: func() tinyConfig {
-		return tinyConfig{Train: experiment.Train{Epochs: 1, BatchSize: 32, LearningRate: 1e-2, LogEvery: 1},
-			MNIST: MNIST{TrainSize: 256, ValSize: 250, TestSize: 250}}
-	},
-	Model: func(scope *model.Scope, cfg tinyConfig, inputs []*graph.Node) []*graph.Node {
-		x := graph.Reshape(inputs[0], inputs[0].Shape().Dimensions[0], -1)
-		if cfg.Hidden > 0 {
-			x = nn.ReLU(nn.Linear(scope.In("fc1"), x, cfg.Hidden, true))
-		}
-		return []*graph.Node{nn.Linear(scope.In("fc"), x, 10, true)}
-	},
-	Loss:    loss.SparseCategoricalCrossEntropyLogits,
-	Metrics: Metrics[tinyConfig],
-	Data:    func(cfg tinyConfig, seed int64) (*experiment.Data, error) { return cfg.Data(cfg.BatchSize, seed) },
-	Select:  BestAccuracy,
+// Logits is the tiny network: a linear layer on the pixels, with a hidden ReLU layer when
+// Hidden > 0.
+func (cfg tinyConfig) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
+	x = graph.Reshape(x, x.Shape().Dimensions[0], -1)
+	if cfg.Hidden > 0 {
+		x = nn.ReLU(nn.Linear(scope.In("fc1"), x, cfg.Hidden, true))
+	}
+	return nn.Linear(scope.In("fc"), x, 10, true)
+}
+
+var tiny = Classifier("lesson-kit-tiny", "", func() tinyConfig {
+	return tinyConfig{Train: experiment.Train{Epochs: 1, BatchSize: 32, LearningRate: 1e-2, LogEvery: 1},
+		MNIST: MNIST{TrainSize: 256, ValSize: 250, TestSize: 250}}
+}, LogitsModel[tinyConfig]())
+
+// TestClassifier checks what Classifier fills in: the config's data in batches of its own
+// batch size, and the config's logits as the model's one output.
+func TestClassifier(t *testing.T) {
+	cfg := tiny.Defaults()
+	cfg.BatchSize = 16
+	d, err := tiny.Data(cfg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.StepsPerEpoch != 256/16 {
+		t.Errorf("%d batches per epoch of 256 images, want %d (the config's batches of 16)", d.StepsPerEpoch, 256/16)
+	}
+	if tiny.Select != BestAccuracy || tiny.Loss == nil || len(tiny.Metrics(cfg)) != 1 {
+		t.Errorf("selection %+v, loss set %v, %d metrics", tiny.Select, tiny.Loss != nil, len(tiny.Metrics(cfg)))
+	}
 }
 
 func TestRunsDir(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 	"github.com/gostudy/gostudy/pkg/nn"
@@ -77,25 +76,11 @@ func (c RunConfig) Logits(scope *model.Scope, x *graph.Node) *graph.Node {
 	return nn.PoolFormer(c.PoolFormerConfig(1, c.Classes()))(scope, x)
 }
 
-// Model is the experiment's model function.
-func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Node {
-	return []*graph.Node{cfg.Logits(scope, inputs[0])}
-}
-
 // Experiment is the registered experiment; its default config is the full budget's PoolFormer.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 10: the MetaFormer skeleton with token mixer identity / pooling / dwconv / attention / spatialmlp, MLP ratio",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	// The pooling network has timm's poolformer names (nn.PoolFormer), but a one-channel stem and
-	// the lesson's own sizes; the other mixers are not timm's. Export writes safetensors with
-	// these names, and ONNX.
-	Timm: nil,
-}
+// The pooling network has timm's poolformer names (nn.PoolFormer), but a one-channel stem and
+// the lesson's own sizes; the other mixers are not timm's. Export writes safetensors with
+// these names, and ONNX.
+var Experiment = lesson.Classifier(Name, "lesson 10: the MetaFormer skeleton with token mixer identity / pooling / dwconv / attention / spatialmlp, MLP ratio",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, lesson.LogitsModel[RunConfig]())
 
 func init() { experiment.MustRegister(Experiment) }

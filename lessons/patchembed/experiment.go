@@ -3,7 +3,6 @@ package patchembed
 import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -42,16 +41,10 @@ func Timm(c RunConfig) *experiment.TimmModel {
 
 // Experiment is the lesson's registered experiment: a ViT on MNIST with a choice of stem and
 // pooling. Its default config is the full budget's main run.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 2: ViT on MNIST — patchify vs overlapping conv stem, class token vs average pooling",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	Timm:        Timm,
-}
+var Experiment = lesson.Classifier(Name, "lesson 2: ViT on MNIST — patchify vs overlapping conv stem, class token vs average pooling",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, Model)
 
-func init() { experiment.MustRegister(Experiment) }
+func init() {
+	Experiment.Timm = Timm
+	experiment.MustRegister(Experiment)
+}

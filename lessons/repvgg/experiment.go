@@ -3,7 +3,6 @@ package repvgg
 import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
 )
@@ -37,18 +36,9 @@ func Model(scope *model.Scope, cfg RunConfig, inputs []*graph.Node) []*graph.Nod
 }
 
 // Experiment is the registered experiment; its default config is the full budget's RepVGG run.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 09: RepVGG (trained with branches, fused for inference) vs the plain net vs a ResNet of equal depth",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	// timm's RepVGG (byobnet) has these block names but a different stem and head, so no timm
-	// model loads the file; export writes safetensors with timm's block names, and ONNX.
-	Timm: nil,
-}
+// timm's RepVGG (byobnet) has these block names but a different stem and head, so no timm
+// model loads the file; export writes safetensors with timm's block names, and ONNX.
+var Experiment = lesson.Classifier(Name, "lesson 09: RepVGG (trained with branches, fused for inference) vs the plain net vs a ResNet of equal depth",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, Model)
 
 func init() { experiment.MustRegister(Experiment) }

@@ -3,7 +3,6 @@ package windowattention
 import (
 	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gomlx/gomlx/ml/train/loss"
 	"github.com/gomlx/gomlx/ml/train/optimizer/cosineschedule"
 	"github.com/gostudy/gostudy/lessons/lesson"
 	"github.com/gostudy/gostudy/pkg/experiment"
@@ -44,16 +43,10 @@ func Model(scope *model.Scope, c RunConfig, inputs []*graph.Node) []*graph.Node 
 
 // Experiment is the lesson's registered experiment: the tiny Swin of [RunConfig.Swin] on
 // MNIST. Its default config is the full budget's main run.
-var Experiment = &experiment.Experiment[RunConfig]{
-	Name:        Name,
-	Description: "lesson 4: a tiny Swin (window attention, shifted windows, relative position bias) on MNIST",
-	Defaults:    func() RunConfig { return ForBudget(lesson.Full).Run },
-	Model:       Model,
-	Loss:        loss.SparseCategoricalCrossEntropyLogits,
-	Metrics:     lesson.Metrics[RunConfig],
-	Data:        func(c RunConfig, seed int64) (*experiment.Data, error) { return c.Data(c.BatchSize, seed) },
-	Select:      lesson.BestAccuracy,
-	Timm:        Timm,
-}
+var Experiment = lesson.Classifier(Name, "lesson 4: a tiny Swin (window attention, shifted windows, relative position bias) on MNIST",
+	func() RunConfig { return ForBudget(lesson.Full).Run }, Model)
 
-func init() { experiment.MustRegister(Experiment) }
+func init() {
+	Experiment.Timm = Timm
+	experiment.MustRegister(Experiment)
+}

@@ -2,7 +2,9 @@
 through the gostudy kernel at the test budget; its printed claims and figures are asserted.
 
 Section 1 is exact (a convolution commutes with a shift; the patchify stem only with a whole-patch
-shift). Section 4 (token uniformity at initialization) is asserted with wide margins. The training sections are one seed of 300 steps, so they are asserted only where the effect
+shift), and so is section 5's symmetry of shared-key logits (by hand and on the library's attention,
+at initialization and trained). Section 4 (token uniformity at initialization) is asserted with wide
+margins. The training sections are one seed of 300 steps, so they are asserted only where the effect
 is large at that size (the ResNet ahead of the ViT at both sizes, the ResNet losing less to shifts,
 the ViT doing better at a whole-token shift than at 2 pixels) and every comparison must say it has
 no verdict. Runs go to a fresh folder."""
@@ -78,8 +80,35 @@ def test_token_uniformity(nb):
     assert "the skip connections kept them apart" in cell_markdown(nb["summary-4"])
 
 
+def test_token_uniformity_trained(nb):
+    text = cell_text(nb["uniformity-trained"])
+    for v in ("skip \\+ MLP", "no skip", "no MLP", "attention only"):
+        init, trained, acc = floats(v + r" +after block 3: cosine " + NUM + r" at initialization, " + NUM + r" trained; test accuracy " + NUM, text)
+        assert -1 <= init <= 1 and -1 <= trained <= 1 and 0 <= acc <= 1, text
+    noskip, attn, full, nomlp = floats(r"measured: no skip " + NUM + r", attention only " + NUM + r"; with skips " + NUM
+                                       + r" \(skip \+ MLP\) and " + NUM + r" \(no MLP\)", text)
+    assert noskip > full and attn > full, text
+    assert "at initialization and trained" in svg_texts(svgs(nb["uniformity-trained"])[-1])
+    assert "Measured in section 4b" in cell_markdown(nb["summary-4b"])
+
+
+def test_shared_key(nb):
+    text = cell_text(nb["qk-mechanism"])
+    l12, l21, a12, a21 = floats(r"logits L_12 = " + NUM + r", L_21 = " + NUM + r" \(symmetric\); weights A_12 = " + NUM + r", A_21 = " + NUM, text)
+    assert l12 == l21 and abs(a12 - a21) > 0.05, text
+    shared, qk, wshared = floats(r"at initialization: logit skew " + NUM + r" with a shared key, " + NUM + r" with Q·K; weight skew " + NUM, text)
+    assert shared < 1e-3 and qk > 0.01 and wshared > 0.01, text
+    text = cell_text(nb["qk"])
+    wshared, wqk, lshared, lqk = floats(r"measured trained \(seed 0\): weight skew " + NUM + r" with a shared key \(" + NUM
+                                        + r" with Q·K\); logit skew " + NUM + r" vs " + NUM, text)
+    assert lshared < 1e-3 and lqk > 0.01 and wshared > 0.01, text
+    fewer, = floats(r"shared key vs Q·K: (\d+) fewer parameters, test accuracy [-+][0-9.]+ points \(one seed: no verdict\)", text)
+    assert fewer == 2 * (64 * 64 + 64), text  # two blocks, one C×C projection and its bias each
+    assert "Measured in section 5" in cell_markdown(nb["summary-5"])
+
+
 def test_questions_answered(nb):
     text = cell_text(nb["answers"])
-    for q in ("Q1", "Q2", "Q3", "Q4", "Q5"):
+    for q in ("Q1", "Q2", "Q3", "Q4", "Q5", "Q6"):
         assert re.search(r"^" + q + r"\. ", text, re.M), q
     assert "one seed: no verdict" in text

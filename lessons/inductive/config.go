@@ -34,6 +34,12 @@ type RunConfig struct {
 	// WarmupSteps ramps the learning rate up linearly from 0, then it follows a cosine to 0 at
 	// the last step (lesson 02's schedule, the ViT paper's §B.1), for every architecture.
 	WarmupSteps int `json:"warmup_steps" help:"linear warm-up steps before the cosine decay"`
+	// NoSkip, NoMLP and SharedQK are the ViTs' ablation switches (nn.ViTConfig's): section 4
+	// trains without skips or MLPs, section 5 with one projection for queries and keys.
+	// Omitted from the JSON when false, so runs from before they existed keep their IDs.
+	NoSkip   bool `json:"no_skip,omitempty" help:"ViT blocks without their skip connections"`
+	NoMLP    bool `json:"no_mlp,omitempty" help:"ViT blocks without their MLP"`
+	SharedQK bool `json:"shared_qk,omitempty" help:"one projection for queries and keys (k = q)"`
 	lesson.MNIST
 }
 
@@ -41,6 +47,9 @@ type RunConfig struct {
 func (c *RunConfig) Validate() error {
 	if !slices.Contains(Archs, c.Arch) {
 		return fmt.Errorf("arch %q: want one of %v", c.Arch, Archs)
+	}
+	if c.Arch == ArchResNet && (c.NoSkip || c.NoMLP || c.SharedQK) {
+		return fmt.Errorf("no_skip, no_mlp and shared_qk switch ViT blocks; arch %q has none", c.Arch)
 	}
 	if c.Depth < 1 || c.BatchSize <= 0 || c.TrainSize < c.BatchSize {
 		return fmt.Errorf("depth %d, batch %d, train size %d: need depth ≥ 1 and at least one batch", c.Depth, c.BatchSize, c.TrainSize)
@@ -59,6 +68,7 @@ func (c RunConfig) TotalSteps() int { return c.Steps(c.BatchSize, c.Epochs) }
 func (c RunConfig) ViT() nn.ViTConfig {
 	v := nn.ViTTiny28()
 	v.Depth = c.Depth
+	v.NoSkip, v.NoMLP, v.SharedQK = c.NoSkip, c.NoMLP, c.SharedQK
 	if c.Arch == ArchHybrid {
 		v.Stem = nn.ViTStemConv
 	}
@@ -88,8 +98,9 @@ type Config struct {
 	Shifts      []int
 	ShiftImages int
 	// UniformityDepth is the depth of the ViT whose token uniformity is measured at
-	// initialization, on UniformityImages test digits.
-	UniformityDepth, UniformityImages int
+	// initialization, on UniformityImages test digits; TrainedDepth the depth of the four
+	// variants trained (Steps steps on the largest set, seed 0) to measure it after training.
+	UniformityDepth, UniformityImages, TrainedDepth int
 }
 
 // ForBudget returns the lesson's configuration for a budget. Full: 500 to 55,000 training
@@ -106,7 +117,7 @@ func ForBudget(b lesson.Budget) Config {
 	}
 	c := Config{Budget: b, Run: run, Sizes: sizes, Steps: lesson.Pick(b, 300, 400, 3000), Seeds: lesson.Pick(b, 1, 2, 3),
 		Shifts: []int{0, 1, 2, 3, 4}, ShiftImages: lesson.Pick(b, 500, 1000, 5000),
-		UniformityDepth: 8, UniformityImages: lesson.Pick(b, 8, 16, 64)}
+		UniformityDepth: 8, UniformityImages: lesson.Pick(b, 8, 16, 64), TrainedDepth: lesson.Pick(b, 3, 4, 6)}
 	c.Run = c.At(ArchViT, run.TrainSize)
 	return c
 }
@@ -130,13 +141,41 @@ func (c Config) SweepArms(arch string) []lesson.Arm[RunConfig] {
 	return out
 }
 
+// UniformityVariants are the block variants of section 4 in the order it shows them, with
+// their switches.
+var UniformityVariants = []struct {
+	Name          string
+	NoSkip, NoMLP bool
+}{{VariantFull, false, false}, {VariantNoSkip, true, false}, {VariantNoMLP, false, true}, {VariantAttention, true, true}}
+
+// UniformityArms are the trained runs of section 4: the ViT at TrainedDepth blocks with each
+// of [UniformityVariants], on the largest set.
+func (c Config) UniformityArms() []lesson.Arm[RunConfig] {
+	var out []lesson.Arm[RunConfig]
+	for _, v := range UniformityVariants {
+		r := c.At(ArchViT, c.Sizes[len(c.Sizes)-1])
+		r.Depth, r.NoSkip, r.NoMLP = c.TrainedDepth, v.NoSkip, v.NoMLP
+		out = append(out, lesson.Arm[RunConfig]{Name: v.Name, Config: r})
+	}
+	return out
+}
+
+// QKArms are the runs of section 5 on the largest set: the sweep's ViT (separate queries and
+// keys, its runs reused) and the same ViT with SharedQK.
+func (c Config) QKArms() []lesson.Arm[RunConfig] {
+	qk := c.At(ArchViT, c.Sizes[len(c.Sizes)-1])
+	shared := qk
+	shared.SharedQK = true
+	return []lesson.Arm[RunConfig]{{Name: VariantQK, Config: qk}, {Name: VariantSharedQK, Config: shared}}
+}
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
 	if len(c.Sizes) < 2 || !slices.IsSorted(c.Sizes) || c.Steps < 1 || c.Seeds < 1 {
 		return fmt.Errorf("sizes %v (want two or more, ascending), steps %d, seeds %d", c.Sizes, c.Steps, c.Seeds)
 	}
-	if c.UniformityDepth < 1 || c.UniformityImages < 1 {
-		return fmt.Errorf("uniformity: depth %d, %d images", c.UniformityDepth, c.UniformityImages)
+	if c.UniformityDepth < 1 || c.UniformityImages < 1 || c.TrainedDepth < 1 {
+		return fmt.Errorf("uniformity: depth %d (trained %d), %d images", c.UniformityDepth, c.TrainedDepth, c.UniformityImages)
 	}
 	if len(c.Shifts) < 2 || c.Shifts[0] != 0 || c.ShiftImages < 1 || c.ShiftImages > c.Run.Tests() {
 		return fmt.Errorf("shifts %v (want 0 first), %d shifted images of %d", c.Shifts, c.ShiftImages, c.Run.Tests())
@@ -147,6 +186,11 @@ func (c Config) Validate() error {
 			if err := r.Validate(); err != nil {
 				return fmt.Errorf("%s at %d images: %w", a, n, err)
 			}
+		}
+	}
+	for _, a := range append(c.UniformityArms(), c.QKArms()...) {
+		if err := a.Config.Validate(); err != nil {
+			return fmt.Errorf("%s: %w", a.Name, err)
 		}
 	}
 	return nil

@@ -31,48 +31,85 @@ const (
 	VariantAttention = "attention only"
 )
 
-// MeasureUniformity measures [Uniformity] of the ViT v at initialization (seed) with each
-// variant's blocks, on images [B, 28, 28, 1], on backend b.
+// MeasureUniformity measures [Uniformity] of the ViT v at initialization (seed) with each of
+// [UniformityVariants]' blocks, on images [B, 28, 28, 1], on backend b.
 func MeasureUniformity(b compute.Backend, v nn.ViTConfig, images *tensors.Tensor, seed int64) ([]Uniformity, error) {
 	return lesson.Catch("measure token uniformity", func() ([]Uniformity, error) {
-		variants := []struct {
-			name          string
-			noSkip, noMLP bool
-		}{{VariantFull, false, false}, {VariantNoSkip, true, false}, {VariantNoMLP, false, true}, {VariantAttention, true, true}}
 		var out []Uniformity
-		for _, va := range variants {
+		for _, va := range UniformityVariants {
 			cfg := v
-			cfg.NoSkip, cfg.NoMLP = va.noSkip, va.noMLP
+			cfg.NoSkip, cfg.NoMLP = va.NoSkip, va.NoMLP
 			store := model.NewStore()
 			store.SetParam(model.ParamInitialSeed, seed)
-			exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
-				f := nn.ViTForward(scope, x, cfg, nn.ViTOptions{})
-				// Logits last: the pure-Go backend needs an output built after the last variable.
-				return append(append([]*graph.Node{f.Tokens}, f.Blocks...), f.Logits)
-			})
+			u, err := uniformityOf(b, store, cfg, images)
+			store.Finalize()
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("%s: %w", va.Name, err)
 			}
-			res, err := exec.Call(images)
-			exec.Finalize()
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", va.name, err)
-			}
-			u := Uniformity{Variant: va.name}
-			for _, t := range res[:len(res)-1] {
-				c, err := meanPairCosine(t)
-				if err != nil {
-					return nil, err
-				}
-				u.Cosine = append(u.Cosine, c)
-			}
-			for _, t := range res {
-				t.FinalizeAll()
-			}
+			u.Variant = va.Name
 			out = append(out, u)
 		}
 		return out, nil
 	})
+}
+
+// TrainedUniformity measures [Uniformity] of a trained ViT run (its weights in store) on
+// images [B, 28, 28, 1], named variant.
+func TrainedUniformity(b compute.Backend, store *model.Store, cfg RunConfig, variant string, images *tensors.Tensor) (Uniformity, error) {
+	return lesson.Catch("measure token uniformity of "+variant, func() (Uniformity, error) {
+		u, err := uniformityOf(b, store, cfg.ViT(), images)
+		u.Variant = variant
+		return u, err
+	})
+}
+
+// uniformityOf is the mean pairwise token cosine of the input tokens and of every block's
+// output, for the ViT v with the variables in store.
+func uniformityOf(b compute.Backend, store *model.Store, v nn.ViTConfig, images *tensors.Tensor) (Uniformity, error) {
+	res, err := vitIntermediates(b, store, v, images, func(f nn.ViTOutput) []*graph.Node {
+		return append([]*graph.Node{f.Tokens}, f.Blocks...)
+	})
+	if err != nil {
+		return Uniformity{}, err
+	}
+	defer finalize(res)
+	var u Uniformity
+	for _, t := range res {
+		c, err := meanPairCosine(t)
+		if err != nil {
+			return Uniformity{}, err
+		}
+		u.Cosine = append(u.Cosine, c)
+	}
+	return u, nil
+}
+
+// vitIntermediates runs the ViT v with the variables in store (created from its initial seed
+// where missing) on images and returns the nodes pick chooses from its forward pass.
+func vitIntermediates(b compute.Backend, store *model.Store, v nn.ViTConfig, images *tensors.Tensor,
+	pick func(nn.ViTOutput) []*graph.Node) ([]*tensors.Tensor, error) {
+	exec, err := model.NewExec(b, store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
+		f := nn.ViTForward(scope, x, v, nn.ViTOptions{})
+		// Logits last: the pure-Go backend needs an output built after the last variable.
+		return append(pick(f), f.Logits)
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	res, err := exec.Call(images)
+	if err != nil {
+		return nil, err
+	}
+	res[len(res)-1].FinalizeAll()
+	return res[:len(res)-1], nil
+}
+
+// finalize frees the tensors' memory now rather than at the next garbage collection.
+func finalize(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		t.FinalizeAll()
+	}
 }
 
 // meanPairCosine is the mean cosine similarity over pairs of distinct tokens of tokens

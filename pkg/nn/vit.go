@@ -115,6 +115,10 @@ type AttentionConfig struct {
 	QKVBias  bool    // bias on the q, k, v projection (timm's ViT uses true)
 	AttnDrop float64 // dropout on the attention probabilities
 	ProjDrop float64 // dropout after the output projection
+	// SharedQK uses one projection for queries and keys (k = q), so the logits Q·Qᵀ are
+	// symmetric: the "K, V instead of Q, K, V" design the notes weigh (an ablation, not a
+	// model timm builds). "qkv/weight" is then [2C, C] (q = k, then v).
+	SharedQK bool
 }
 
 // Attention is multi-head self-attention (Vaswani et al., 2017, Eq. 1; ViT Eq. 5–7) over tokens
@@ -147,12 +151,19 @@ func multiHeadAttention(scope *model.Scope, x *graph.Node, cfg AttentionConfig,
 		exceptions.Panicf("nn attention(%s): %d channels not divisible into %d heads", scope.Scope(), c, h)
 	}
 	d := c / h
-	qkv := Linear(scope.In("qkv"), x, 3*c, cfg.QKVBias)
-	qkv = graph.Reshape(qkv, b, n, 3, h, d)
+	parts := 3
+	if cfg.SharedQK {
+		parts = 2
+	}
+	qkv := Linear(scope.In("qkv"), x, parts*c, cfg.QKVBias)
+	qkv = graph.Reshape(qkv, b, n, parts, h, d)
 	pick := func(i int) *graph.Node {
 		return graph.Reshape(graph.Slice(qkv, graph.AxisRange(), graph.AxisRange(), graph.AxisElem(i)), b, n, h, d)
 	}
-	q, k, v := pick(0), pick(1), pick(2)
+	q, k, v := pick(0), pick(0), pick(1) // shared: k = q, v is the second part
+	if !cfg.SharedQK {
+		k, v = pick(1), pick(2)
+	}
 	q = graph.MulScalar(q, 1/math.Sqrt(float64(d))) // scale q first, as timm does
 	logits := graph.Einsum("bqhd,bkhd->bhqk", q, k)
 	if bias != nil {
@@ -188,6 +199,8 @@ type BlockConfig struct {
 	// NoMLP the MLP branch: ablations for the "token uniformity" of pure attention (Dong et
 	// al., ICML 2021), not models timm builds. Both false is timm's block.
 	NoSkip, NoMLP bool
+	// SharedQK is the attention's [AttentionConfig] switch (k = q).
+	SharedQK bool
 }
 
 // Block is ViT's encoder layer (paper Eq. 2–3), pre-norm:
@@ -206,7 +219,7 @@ func BlockWithMaps(scope *model.Scope, x *graph.Node, cfg BlockConfig) (out, att
 	c := channels(x)
 	eps := epsOr(cfg.NormEps, 1e-6)
 	y, attn := AttentionWithMaps(scope.In("attn"), LayerNorm(scope.In("norm1"), x, eps), AttentionConfig{
-		NumHeads: cfg.NumHeads, QKVBias: cfg.QKVBias, AttnDrop: cfg.AttnDrop, ProjDrop: cfg.ProjDrop,
+		NumHeads: cfg.NumHeads, QKVBias: cfg.QKVBias, AttnDrop: cfg.AttnDrop, ProjDrop: cfg.ProjDrop, SharedQK: cfg.SharedQK,
 	})
 	if cfg.InitValues > 0 {
 		y = LayerScale(scope.In("ls1"), y, cfg.InitValues)

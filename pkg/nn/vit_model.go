@@ -81,8 +81,9 @@ type ViTConfig struct {
 	ProjDropRate       float64
 	DropPathRate       float64 // stochastic depth, growing linearly to this value at the last block
 	NormEps            float64 // 0 means 1e-6 (timm's ViT LayerNorm)
-	// NoSkip and NoMLP are every block's BlockConfig switches (ablations; false is timm's).
-	NoSkip, NoMLP bool
+	// NoSkip, NoMLP and SharedQK are every block's BlockConfig switches (ablations; false
+	// is timm's).
+	NoSkip, NoMLP, SharedQK bool
 }
 
 // Grid returns the patch grid the position embedding is learned for.
@@ -111,7 +112,7 @@ func (c ViTConfig) Block(i int) BlockConfig {
 	return BlockConfig{
 		NumHeads: c.NumHeads, MLPRatio: c.MLPRatio, QKVBias: c.QKVBias, InitValues: c.InitValues,
 		DropPath: DropPathRates(c.DropPathRate, c.Depth)[0][i], AttnDrop: c.AttnDropRate, ProjDrop: c.ProjDropRate,
-		NormEps: epsOr(c.NormEps, 1e-6), NoSkip: c.NoSkip, NoMLP: c.NoMLP,
+		NormEps: epsOr(c.NormEps, 1e-6), NoSkip: c.NoSkip, NoMLP: c.NoMLP, SharedQK: c.SharedQK,
 	}
 }
 

@@ -125,3 +125,61 @@ func TestViTTanhHead(t *testing.T) {
 		t.Errorf("tanh features max |v| = %g, want in (0, 1)", m)
 	}
 }
+
+// TestSharedQK checks the shared query/key switch: one C×C projection (and its bias) fewer,
+// and symmetric logits, seen in the attention probabilities through Kolmogorov's cycle
+// criterion: softmax rows of a symmetric matrix make a reversible Markov chain, so around any
+// three tokens A_ij·A_jk·A_ki = A_ik·A_kj·A_ji. Separate q and k break it.
+func TestSharedQK(t *testing.T) {
+	cfg := AttentionConfig{NumHeads: 2, QKVBias: true}
+	shared := cfg
+	shared.SharedQK = true
+	const c = 8
+	attn := func(cfg AttentionConfig) ModelFn {
+		return func(scope *model.Scope, x *graph.Node) *graph.Node { return Attention(scope, x, cfg) }
+	}
+	if d := buildCount(t, attn(cfg), 1, 5, c) - buildCount(t, attn(shared), 1, 5, c); d != c*c+c {
+		t.Errorf("sharing q and k saves %d parameters, want %d", d, c*c+c)
+	}
+	x := make([]float32, 2*5*c)
+	for i := range x {
+		x[i] = float32(math.Sin(1.7*float64(i))) * 2
+	}
+	cycleGap := func(cfg AttentionConfig) float64 {
+		store := model.NewStore()
+		if err := store.SetRNGStateFromSeed(5); err != nil {
+			t.Fatal(err)
+		}
+		exec, err := model.NewExec(goBackend(t), store, func(scope *model.Scope, x *graph.Node) []*graph.Node {
+			out, a := AttentionWithMaps(scope, x, cfg)
+			return []*graph.Node{a, out} // the output last: the pure-Go backend's rule (see ViTOutput)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := exec.Call(tensors.FromFlatDataAndDimensions(x, 2, 5, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := tensors.MustCopyFlatData[float32](res[0]) // [2, heads, 5, 5]
+		at := func(m, i, j int) float64 { return math.Log(float64(a[m*25+i*5+j])) }
+		worst := 0.0
+		for m := range 2 * cfg.NumHeads {
+			for i := range 5 {
+				for j := range 5 {
+					for k := range 5 {
+						g := at(m, i, j) + at(m, j, k) + at(m, k, i) - at(m, i, k) - at(m, k, j) - at(m, j, i)
+						worst = max(worst, math.Abs(g))
+					}
+				}
+			}
+		}
+		return worst
+	}
+	if g := cycleGap(shared); g > 1e-4 {
+		t.Errorf("shared q and k: cycle products differ by %g (log), want symmetric logits", g)
+	}
+	if g := cycleGap(cfg); g < 1e-2 {
+		t.Errorf("separate q and k: cycle products differ by only %g (log)", g)
+	}
+}

@@ -2,6 +2,7 @@
 """Execute the lesson notebooks through the gostudy kernel and render them to HTML.
 
     scripts/render-lessons.sh                          # every lesson, full budget, into docs/lessons/
+    scripts/render-lessons.sh --budget quick           # every lesson, quick budget, into docs/lessons/quick/
     scripts/render-lessons.sh --budget test --out /tmp/r --fresh notebooks/01-dropout.ipynb
 
 Each notebook runs headless (nbclient driving the installed "gostudy" kernelspec, the path the
@@ -207,10 +208,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*", help="notebooks to render (default: every lesson notebook)")
     ap.add_argument("--budget", choices=("test", "quick", "full"), default="full")
-    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "lessons"), help="folder for the HTML files")
+    ap.add_argument("--out", help="folder for the HTML files (default: docs/lessons for full, docs/lessons/quick for quick)")
     ap.add_argument("--fresh", action="store_true", help="train every run again, in an empty temporary runs folder")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds per cell")
     args = ap.parse_args()
+    if args.out is None:
+        if args.budget == "test":
+            ap.error("--budget test renders are not published: give --out")
+        args.out = os.path.join(ROOT, "docs", "lessons", *(["quick"] if args.budget == "quick" else []))
 
     paths = [os.path.abspath(p) for p in args.notebooks] or lesson_notebooks()
     os.makedirs(args.out, exist_ok=True)

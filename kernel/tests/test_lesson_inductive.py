@@ -85,9 +85,14 @@ def test_token_uniformity_trained(nb):
     for v in ("skip \\+ MLP", "no skip", "no MLP", "attention only"):
         init, trained, acc = floats(v + r" +after block 3: cosine " + NUM + r" at initialization, " + NUM + r" trained; test accuracy " + NUM, text)
         assert -1 <= init <= 1 and -1 <= trained <= 1 and 0 <= acc <= 1, text
-    noskip, attn, full, nomlp = floats(r"measured: no skip " + NUM + r", attention only " + NUM + r"; with skips " + NUM
-                                       + r" \(skip \+ MLP\) and " + NUM + r" \(no MLP\)", text)
-    assert noskip > full and attn > full, text
+    attn, full, nomlp, noskip, acc_noskip, acc_full = floats(
+        r"measured: attention only " + NUM + r", timm's block " + NUM + r" \(no MLP " + NUM + r"\); without the skips alone " + NUM
+        + r", but that ViT trained to " + NUM + r" test accuracy against " + NUM, text)
+    # Attention alone stays far more uniform than timm's block after training, and a ViT
+    # without skips barely learns (chance is 0.1): at the quick budget 0.92 vs 0.48, accuracy
+    # 0.12 vs 0.68; the test budget clears the same margins. (Without skips the trained tokens
+    # were not more alike than timm's block's at quick, 0.31: that is not asserted.)
+    assert attn > full + 0.2 and acc_noskip < acc_full - 0.2, text
     assert "at initialization and trained" in svg_texts(svgs(nb["uniformity-trained"])[-1])
     assert "Measured in section 4b" in cell_markdown(nb["summary-4b"])
 

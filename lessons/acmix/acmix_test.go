@@ -104,7 +104,7 @@ func TestCosts(t *testing.T) {
 }
 
 func TestRatesStartAtOneHalf(t *testing.T) {
-	cfg := ForBudget(lesson.Quick).Run
+	cfg := ForBudget(lesson.Full).Run // two blocks per stage
 	store := model.NewStore()
 	if _, err := nn.Build(goBackend(t), store, cfg.Logits, shapeOf(1, 28, 28, 1)); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestForBudget(t *testing.T) {
 }
 
 func TestRateSummaries(t *testing.T) {
-	net := ForBudget(lesson.Quick).Run.Net
+	net := ForBudget(lesson.Full).Run.Net // two blocks per stage
 	seed := func(early, late float64) []Rate {
 		var r []Rate
 		for i, b := range net.BlockList() {

@@ -89,10 +89,6 @@ func TestLessonModelsExport(t *testing.T) {
 	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.lesson, i), func(t *testing.T) {
-			// Cases share nothing but the backend (safe for concurrent compiles and executions),
-			// and most of a case is XLA compiling its graphs on one core: two at a time (go
-			// test's -parallel is GOMAXPROCS) use both cores of the CI machine.
-			t.Parallel()
 			r, err := experiment.Lookup(c.lesson)
 			if err != nil {
 				t.Fatal(err)
